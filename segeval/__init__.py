@@ -1,0 +1,63 @@
+"""segeval: fast, exact evaluation of image segmentation.
+
+Public names (imported lazily, so that ``import segeval`` and the CLI start fast)::
+
+    from segeval import confusion_matrix, ConfusionMatrix, SemanticResult
+    from segeval import miou, iou, pixel_accuracy, mean_pixel_accuracy, fwiou, dice, mean_dice
+    from segeval import evaluate, SegevalError
+
+See ``docs/metrics.md`` for the formulas and the NaN / ignore rules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ConfusionMatrix": "segeval.core.confusion",
+    "SemanticResult": "segeval.core.confusion",
+    "confusion_matrix": "segeval.core.confusion",
+    "MeanScore": "segeval.core.metrics",
+    "iou": "segeval.arrays",
+    "miou": "segeval.arrays",
+    "pixel_accuracy": "segeval.arrays",
+    "mean_pixel_accuracy": "segeval.arrays",
+    "fwiou": "segeval.arrays",
+    "dice": "segeval.arrays",
+    "mean_dice": "segeval.arrays",
+    "evaluate": "segeval.evaluate",
+    "SegevalError": "segeval.errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from segeval.arrays import (
+        dice,
+        fwiou,
+        iou,
+        mean_dice,
+        mean_pixel_accuracy,
+        miou,
+        pixel_accuracy,
+    )
+    from segeval.core.confusion import ConfusionMatrix, SemanticResult, confusion_matrix
+    from segeval.core.metrics import MeanScore
+    from segeval.errors import SegevalError
+    from segeval.evaluate import evaluate
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'segeval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,159 @@
+"""The ``segeval`` command line. It owns the terminal: results on stdout, progress, warnings and
+errors on stderr. A user's mistake is one line ``segeval: error: ...`` and exit code 1 (bad data)
+or 2 (bad usage), never a traceback. Heavy modules are imported only inside commands, so
+``segeval --version`` and ``--help`` start fast."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from segeval import __version__
+
+FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+
+
+class IgnoreIndex(click.ParamType):
+    """An integer label, or ``none`` for no ignore index."""
+
+    name = "INT|none"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == "none":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an integer or 'none'", param, ctx)
+
+
+def _fail(err: Exception, code: int) -> None:
+    click.echo(f"segeval: error: {err}", err=True)
+    sys.exit(code)
+
+
+class _StderrHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"segeval: {record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+def _setup_logging() -> None:
+    log = logging.getLogger("segeval")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="segeval")
+def cli() -> None:
+    """Evaluate image segmentation: mIoU and friends, equal to the official tools, fast."""
+
+
+@cli.command()
+@click.option("--pred", "pred", required=True, type=click.Path(exists=True, file_okay=False,
+              path_type=Path), help="Folder of predicted label PNGs.")
+@click.option("--gt", "gt", required=True, type=click.Path(exists=True, file_okay=False,
+              path_type=Path), help="Ground truth: a folder, or a dataset root (VOC2012).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
+              help="How the files are laid out and labelled.")
+@click.option("--split", default=None, help="Image list to score (voc: ImageSets/Segmentation/"
+              "SPLIT.txt; default val when --gt is the VOC root).")
+@click.option("--num-classes", type=click.IntRange(min=1), default=None,
+              help="Number of classes (folder format, when there is no class-names file).")
+@click.option("--class-names", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="JSON list / {id: name} object, or one name a line.")
+@click.option("--ignore-index", type=IgnoreIndex(), default=255, show_default=True,
+              help="Ground-truth label that is not scored; 'none' for none.")
+@click.option("--absent", type=click.Choice(["nan", "exclude-no-gt", "zero"]), default="nan",
+              show_default=True, help="What a class absent from the ground truth counts as.")
+@click.option("--missing", type=click.Choice(["error", "zero"]), default="error",
+              show_default=True, help="A missing prediction: an error, or all pixels wrong.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the full result as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-class table as CSV.")
+@click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write one row per image (CSV, or JSON if the name ends in .json).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
+def score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: int | None,
+          class_names: Path | None, ignore_index: int | None, absent: str, missing: str,
+          jobs: int | None, json_path: Path | None, csv_path: Path | None,
+          per_image_path: Path | None, quiet: bool) -> None:
+    """Score predicted label maps against ground truth.
+
+    \b
+    Examples:
+      segeval score --pred results/ --gt VOCdevkit/VOC2012 --format voc
+      segeval score --pred preds/ --gt labels/ --num-classes 19 --json result.json
+    """
+    from segeval.errors import SegevalError
+
+    _setup_logging()
+    outputs = [p for p in (json_path, csv_path, per_image_path) if p is not None]
+    for path in outputs:
+        if not path.parent.is_dir():
+            _fail(Exception(f"{path}: the folder {path.parent} does not exist"), 2)
+    try:
+        result = _run_score(pred, gt, fmt, split, num_classes, class_names, ignore_index, absent,
+                            missing, jobs, per_image_path is not None, quiet)
+    except SegevalError as e:
+        _fail(e, e.exit_code)
+    from segeval.report import render
+
+    files: dict[Path, str] = {}
+    if json_path:
+        files[json_path] = render.to_json(result.to_dict())
+    if csv_path:
+        files[csv_path] = render.to_csv(result.per_class())
+    if per_image_path:
+        files[per_image_path] = render.per_image_text(result.per_image or [], per_image_path)
+    try:
+        render.write_files(files)
+    except OSError as e:
+        _fail(Exception(f"{e.filename or 'output'}: cannot write ({e.strerror or e})"), 1)
+    if not quiet:
+        click.echo(render.table(result), nl=False)
+
+
+def _run_score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: int | None,
+               class_names_file: Path | None, ignore_index: int | None, absent: str,
+               missing: str, jobs: int | None, per_image: bool, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    from segeval.evaluate import evaluate
+    from segeval.formats.folder import read_class_names
+
+    names = read_class_names(class_names_file) if class_names_file else None
+    tqdm.monitor_interval = 0  # no monitor thread: the engine forks worker processes
+    bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,
+               desc="scoring", dynamic_ncols=True)
+
+    def on_start(n: int) -> None:
+        bar.reset(total=n)
+
+    try:
+        return evaluate(pred, gt, fmt, num_classes=num_classes, class_names=names,
+                        ignore_index=ignore_index, split=split, jobs=jobs, missing=missing,
+                        absent=absent, per_image=per_image, progress=bar.update,
+                        on_start=on_start)
+    finally:
+        bar.close()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="segeval")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

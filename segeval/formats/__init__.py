@@ -1,0 +1,70 @@
+"""Format adapters: a dataset's files in, pairs of label files plus class metadata out.
+
+Each adapter pairs predictions with ground truth the way the dataset's official tooling does
+and knows its label table. :mod:`segeval.formats.registry` maps ``--format`` names to adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("segeval")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One ground-truth image and its prediction (``pred`` is ``None`` when it is missing)."""
+
+    name: str
+    gt: Path
+    pred: Path | None
+
+
+@dataclass
+class SemanticDataset:
+    """What a semantic adapter returns: the pairs to score and how to score them."""
+
+    format: str
+    pairs: list[Pair]
+    class_names: tuple[str, ...]
+    ignore_index: int | None
+    pred_root: Path
+    extra_predictions: list[Path] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def png_files(folder: Path) -> dict[str, Path]:
+    """PNG files below ``folder`` keyed by their path relative to it without the suffix.
+
+    Raises :class:`~segeval.errors.DataError` when two files share a key (``a.png``, ``a.PNG``).
+    """
+    from segeval.errors import DataError
+
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() != ".png" or not path.is_file():
+            continue
+        key = path.relative_to(folder).with_suffix("").as_posix()
+        if key in found:
+            raise DataError(f"{path}: the same image as {found[key]} (two files for one stem)")
+        found[key] = path
+    return found
+
+
+def pair_by_name(
+    fmt: str,
+    gt_files: dict[str, Path],
+    pred_root: Path,
+    class_names: tuple[str, ...],
+    ignore_index: int | None,
+) -> SemanticDataset:
+    """Pair ground-truth files with the PNGs under ``pred_root`` that have the same key."""
+    pred_files = png_files(pred_root)
+    pairs = [Pair(name, gt, pred_files.get(name)) for name, gt in gt_files.items()]
+    extra = [p for name, p in pred_files.items() if name not in gt_files]
+    return SemanticDataset(fmt, pairs, class_names, ignore_index, pred_root, extra)

@@ -1,0 +1,69 @@
+"""Plain folders of single-channel label PNGs, paired by file name.
+
+Ground truth ``gt/<name>.png`` is paired with ``pred/<name>.png`` (sub-folders allowed: the
+path below the folder, without ``.png``, is the key). Pixel values are class indices. The
+classes come from a class-names file (a JSON list of names, a JSON object ``{"id": "name"}``
+with ids 0..C-1, or a text file with one name a line) or from ``num_classes`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from segeval.errors import DataError, MissingFileError, UsageError
+from segeval.formats import SemanticDataset, pair_by_name, png_files
+
+
+def read_class_names(path: Path) -> tuple[str, ...]:
+    """Class names from a JSON list, a JSON ``{"id": "name"}`` object, or one name a line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise MissingFileError(f"{path}: cannot read the class-names file ({e.strerror})") from None
+    if Path(path).suffix.lower() != ".json":
+        names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: malformed JSON ({e})") from None
+        if isinstance(data, dict):
+            try:
+                by_id = {int(k): str(v) for k, v in data.items()}
+            except ValueError:
+                raise DataError(f"{path}: keys must be class ids 0..C-1") from None
+            if sorted(by_id) != list(range(len(by_id))):
+                raise DataError(f"{path}: class ids must be 0..{len(by_id) - 1} without gaps")
+            names = tuple(by_id[i] for i in range(len(by_id)))
+        elif isinstance(data, list):
+            names = tuple(str(n) for n in data)
+        else:
+            raise DataError(f"{path}: expected a JSON list of names or an object id -> name")
+    if not names:
+        raise DataError(f"{path}: no class names")
+    return names
+
+
+def load(
+    pred: Path,
+    gt: Path,
+    *,
+    split: str | None = None,
+    num_classes: int | None = None,
+    class_names: tuple[str, ...] | None = None,
+    ignore_index: int | None = 255,
+) -> SemanticDataset:
+    """Pair every PNG under ``gt`` with the PNG of the same name under ``pred``."""
+    if split is not None:
+        raise UsageError("the folder format has no splits: point --gt at the folder to score")
+    if class_names is None and num_classes is None:
+        raise UsageError("the folder format needs --num-classes or --class-names")
+    if class_names is not None and num_classes is not None and len(class_names) != num_classes:
+        raise UsageError(f"--num-classes {num_classes} but the class-names file has "
+                         f"{len(class_names)} names")
+    names = class_names or tuple(str(i) for i in range(num_classes or 0))
+    gt_files = png_files(Path(gt))
+    if not gt_files:
+        raise MissingFileError(f"{gt}: no ground-truth PNG files found")
+    return pair_by_name("folder", gt_files, Path(pred), names, ignore_index)

@@ -1,0 +1,1 @@
+"""Turning results into tables and files (terminal table, JSON, CSV)."""

@@ -1,0 +1,99 @@
+"""Render a :class:`~segeval.SemanticResult` as a terminal table, JSON or CSV, and write files
+atomically (a temporary file in the same folder, then a rename: never half a report)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from segeval.core.confusion import SemanticResult
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def table(result: SemanticResult) -> str:
+    """Per-class IoU, accuracy and Dice, then the headline numbers, as aligned text."""
+    rows = [("id", "class", "IoU", "Acc", "Dice", "GT pixels")]
+    for r in result.per_class():
+        rows.append((str(r["id"]), r["name"], _fmt(r["iou"]), _fmt(r["accuracy"]),
+                     _fmt(r["dice"]), str(r["gt_pixels"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    left = {0, 1}
+    lines = ["  ".join(v.ljust(w) if i in left else v.rjust(w)
+                       for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    m = result.metrics_dict()
+    n = m["classes_averaged"]
+    lines += [
+        "",
+        f"images               {result.num_images}",
+        f"valid pixels         {m['valid_pixels']}",
+        f"pixel accuracy       {_fmt(m['pixel_accuracy'])}",
+        f"mean pixel accuracy  {_fmt(m['mean_pixel_accuracy'])}  "
+        f"({n['mean_pixel_accuracy']} classes)",
+        f"mIoU                 {_fmt(m['miou'])}  ({n['miou']} of {m['num_classes']} classes, "
+        f"absent={m['absent']})",
+        f"FWIoU                {_fmt(m['fwiou'])}",
+        f"mean Dice            {_fmt(m['mean_dice'])}  ({n['mean_dice']} classes)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(document: Any) -> str:
+    """JSON text with NaN written as ``null`` (JSON has no NaN)."""
+    return json.dumps(_nan_to_none(document), indent=2, allow_nan=False) + "\n"
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_nan_to_none(v) for v in x]
+    return x
+
+
+def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """CSV text of dict rows (the keys of the first row are the columns); NaN/None empty."""
+    rows = list(rows)
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v))
+                             else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def per_image_text(rows: list[dict[str, Any]], path: Path) -> str:
+    """Per-image rows as JSON (``.json``) or CSV (anything else)."""
+    return to_json(rows) if path.suffix.lower() == ".json" else to_csv(rows)
+
+
+def write_files(outputs: dict[Path, str]) -> None:
+    """Write every file, or none: all are rendered first, then each is renamed into place."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in outputs.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

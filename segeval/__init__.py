@@ -32,7 +32,22 @@ _LAZY = {
     "SegevalError": "segeval.errors",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "ConfusionMatrix",
+    "MeanScore",
+    "SegevalError",
+    "SemanticResult",
+    "__version__",
+    "confusion_matrix",
+    "dice",
+    "evaluate",
+    "fwiou",
+    "iou",
+    "mean_dice",
+    "mean_pixel_accuracy",
+    "miou",
+    "pixel_accuracy",
+]
 
 if TYPE_CHECKING:
     from segeval.arrays import (

@@ -66,7 +66,9 @@ def count_pixels(
         from segeval.core.kernels.reference import count_pixels_reference
 
         return count_pixels_reference(pred, gt, num_classes, ignore_index)
-    raise ValueError(f"The 'kernel' parameter must be 'auto', 'reference' or 'jit'. Got {kernel!r}.")
+    raise ValueError(
+        f"The 'kernel' parameter must be 'auto', 'reference' or 'jit'. Got {kernel!r} instead."
+    )
 
 
 def _jit_available() -> bool:

@@ -80,7 +80,7 @@ class ConfusionMatrix:
            [0, 1, 1],
            [0, 0, 0]])
     >>> round(cm.miou(), 4), cm.miou().n
-    (0.6667, 3)
+    (0.5, 3)
     """
 
     def __init__(

@@ -1,0 +1,71 @@
+"""Shared fixtures: the conformance corpora and small label-PNG writers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def conformance_root() -> Path | None:
+    """``$SEGEVAL_CONFORMANCE``, else ``../shared/conformance`` beside the checkout."""
+    env = os.environ.get("SEGEVAL_CONFORMANCE")
+    if env:
+        return Path(env)
+    default = REPO.parent / "shared" / "conformance"
+    return default if default.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def conformance() -> Path:
+    root = conformance_root()
+    if root is None:
+        pytest.skip("conformance corpora not found: set SEGEVAL_CONFORMANCE")
+    if not root.is_dir():
+        pytest.fail(f"SEGEVAL_CONFORMANCE={root} is not a folder")
+    return root
+
+
+def load_expected(suite: Path) -> dict:
+    with open(suite / "expected.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+VOC_PALETTE = np.zeros((256, 3), np.uint8)
+for _i in range(256):
+    _c, _r, _g, _b = _i, 0, 0, 0
+    for _j in range(8):
+        _r |= ((_c >> 0) & 1) << (7 - _j)
+        _g |= ((_c >> 1) & 1) << (7 - _j)
+        _b |= ((_c >> 2) & 1) << (7 - _j)
+        _c >>= 3
+    VOC_PALETTE[_i] = (_r, _g, _b)
+
+
+def write_png(path: Path, labels: np.ndarray, mode: str = "L") -> Path:
+    """Write a label map: mode 'L' (8-bit grey), 'P' (VOC palette), 'I;16' or 'RGB'."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "P":
+        img = Image.frombytes("P", labels.shape[::-1], labels.astype(np.uint8).tobytes())
+        img.putpalette(VOC_PALETTE.ravel().tolist())
+    elif mode == "I;16":
+        img = Image.fromarray(labels.astype(np.uint16))
+    elif mode == "RGB":
+        img = Image.fromarray(labels.astype(np.uint8))
+    else:
+        img = Image.frombytes("L", labels.shape[::-1], labels.astype(np.uint8).tobytes())
+    img.save(path)
+    return path
+
+
+def random_labels(rng: np.random.Generator, shape: tuple[int, ...], num_classes: int,
+                  ignore: float = 0.1, ignore_index: int = 255) -> np.ndarray:
+    labels = rng.integers(0, num_classes, shape).astype(np.uint8)
+    labels[rng.random(shape) < ignore] = ignore_index
+    return labels

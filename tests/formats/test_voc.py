@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from segeval import evaluate
 from segeval.errors import MissingFileError, UsageError
@@ -94,3 +95,22 @@ def test_voc_has_21_classes(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="21 classes"):
         evaluate(tmp_path / "gt", tmp_path / "gt", "voc", num_classes=19)
     assert len(voc.CLASS_NAMES) == 21 and voc.CLASS_NAMES[15] == "person"
+
+
+def test_real_voc_ground_truth_and_model_output_against_sklearn(conformance: Path) -> None:
+    """Real VOC val crops with a trained DeepLabV3+'s predictions (shared/extra/voc_real)."""
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    real = conformance.parent / "extra" / "voc_real"
+    if not real.is_dir():
+        pytest.skip(f"{real} not found")
+    gt_dir, pred_dir = real / "VOC2012/SegmentationClass", real / "results/deeplabv3plus"
+    expected = np.zeros((21, 21), np.int64)
+    for path in sorted(gt_dir.glob("*.png")):
+        gt = np.array(Image.open(path))
+        pred = np.array(Image.open(pred_dir / path.name))
+        keep = gt != 255
+        expected += sk_confusion_matrix(gt[keep], pred[keep], labels=list(range(21)))
+    res = evaluate(pred_dir, gt_dir, "voc", jobs=2)
+    np.testing.assert_array_equal(res.confusion.matrix, expected)
+    assert res.num_images == 14

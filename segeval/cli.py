@@ -17,16 +17,19 @@ from segeval import __version__
 FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
 
 
+NO_IGNORE = "none"
+
+
 class IgnoreIndex(click.ParamType):
-    """An integer label, or ``none`` for no ignore index."""
+    """An integer label, or ``none`` for no ignore index (returned as :data:`NO_IGNORE`)."""
 
     name = "INT|none"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> int | None:
-        if value is None or isinstance(value, int):
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        if isinstance(value, int) or value == NO_IGNORE:
             return value
-        if str(value).lower() == "none":
-            return None
+        if str(value).lower() == NO_IGNORE:
+            return NO_IGNORE
         try:
             return int(value)
         except ValueError:
@@ -70,12 +73,13 @@ def cli() -> None:
               help="Number of classes (folder format, when there is no class-names file).")
 @click.option("--class-names", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="JSON list / {id: name} object, or one name a line.")
-@click.option("--ignore-index", type=IgnoreIndex(), default=255, show_default=True,
-              help="Ground-truth label that is not scored; 'none' for none.")
-@click.option("--absent", type=click.Choice(["nan", "exclude-no-gt", "zero"]), default="nan",
-              show_default=True, help="What a class absent from the ground truth counts as.")
-@click.option("--missing", type=click.Choice(["error", "zero"]), default="error",
-              show_default=True, help="A missing prediction: an error, or all pixels wrong.")
+@click.option("--ignore-index", type=IgnoreIndex(), default=None,
+              help="Ground-truth label that is not scored; 'none' for none [default: the "
+              "format's, 255 for voc and folder].")
+@click.option("--absent", type=click.Choice(["nan", "exclude-no-gt", "zero"]), default=None,
+              help="What a class absent from the ground truth counts as [default: nan].")
+@click.option("--missing", type=click.Choice(["error", "zero"]), default=None,
+              help="A missing prediction: an error, or all pixels wrong [default: error].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -85,10 +89,9 @@ def cli() -> None:
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
-def score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: int | None,
-          class_names: Path | None, ignore_index: int | None, absent: str, missing: str,
-          jobs: int | None, json_path: Path | None, csv_path: Path | None,
-          per_image_path: Path | None, quiet: bool) -> None:
+def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
+          per_image_path: Path | None, quiet: bool, jobs: int | None, class_names: Path | None,
+          **options: Any) -> None:
     """Score predicted label maps against ground truth.
 
     \b
@@ -103,9 +106,16 @@ def score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: int | 
     for path in outputs:
         if not path.parent.is_dir():
             _fail(Exception(f"{path}: the folder {path.parent} does not exist"), 2)
+    # format options the user set; the adapter refuses those it does not use
+    options = {k: v for k, v in options.items() if v is not None}
+    if options.get("ignore_index") == NO_IGNORE:
+        options["ignore_index"] = None
     try:
-        result = _run_score(pred, gt, fmt, split, num_classes, class_names, ignore_index, absent,
-                            missing, jobs, per_image_path is not None, quiet)
+        if class_names is not None:
+            from segeval.formats.folder import read_class_names
+
+            options["class_names"] = read_class_names(class_names)
+        result = _run_score(pred, gt, fmt, options, jobs, per_image_path is not None, quiet)
     except SegevalError as e:
         _fail(e, e.exit_code)
     from segeval.report import render
@@ -125,15 +135,12 @@ def score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: int | 
         click.echo(render.table(result), nl=False)
 
 
-def _run_score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: int | None,
-               class_names_file: Path | None, ignore_index: int | None, absent: str,
-               missing: str, jobs: int | None, per_image: bool, quiet: bool) -> Any:
+def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: int | None,
+               per_image: bool, quiet: bool) -> Any:
     from tqdm import tqdm
 
     from segeval.evaluate import evaluate
-    from segeval.formats.folder import read_class_names
 
-    names = read_class_names(class_names_file) if class_names_file else None
     tqdm.monitor_interval = 0  # no monitor thread: the engine forks worker processes
     bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,
                desc="scoring", dynamic_ncols=True)
@@ -142,10 +149,8 @@ def _run_score(pred: Path, gt: Path, fmt: str, split: str | None, num_classes: i
         bar.reset(total=n)
 
     try:
-        return evaluate(pred, gt, fmt, num_classes=num_classes, class_names=names,
-                        ignore_index=ignore_index, split=split, jobs=jobs, missing=missing,
-                        absent=absent, per_image=per_image, progress=bar.update,
-                        on_start=on_start)
+        return evaluate(pred, gt, fmt, jobs=jobs, per_image=per_image, progress=bar.update,
+                        on_start=on_start, **options)
     finally:
         bar.close()
 

@@ -38,6 +38,15 @@ class SemanticDataset:
         return len(self.class_names)
 
 
+def reject_options(fmt: str, options: dict[str, object]) -> None:
+    """Raise :class:`~segeval.errors.UsageError` naming options that ``fmt`` does not use."""
+    from segeval.errors import UsageError
+
+    if options:
+        names = ", ".join("--" + k.replace("_", "-") for k in sorted(options))
+        raise UsageError(f"{names}: not an option of the {fmt} format")
+
+
 def png_files(folder: Path) -> dict[str, Path]:
     """PNG files below ``folder`` keyed by their path relative to it without the suffix.
 

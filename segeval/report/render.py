@@ -20,18 +20,29 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def table(result: SemanticResult) -> str:
+def table(result: Any) -> str:
+    """The terminal table of any result, chosen by its ``task``."""
+    return TABLES[result.task](result)
+
+
+def aligned(rows: list[tuple[str, ...]], left: int = 2) -> list[str]:
+    """Rows of cells as aligned lines, a rule under the first; the first ``left`` columns
+    left-aligned, the others right-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) if i < left else v.rjust(w)
+                       for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def semantic_table(result: SemanticResult) -> str:
     """Per-class IoU, accuracy and Dice, then the headline numbers, as aligned text."""
     rows = [("id", "class", "IoU", "Acc", "Dice", "GT pixels")]
     for r in result.per_class():
         rows.append((str(r["id"]), r["name"], _fmt(r["iou"]), _fmt(r["accuracy"]),
                      _fmt(r["dice"]), str(r["gt_pixels"])))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    left = {0, 1}
-    lines = ["  ".join(v.ljust(w) if i in left else v.rjust(w)
-                       for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = aligned(rows)
     m = result.metrics_dict()
     n = m["classes_averaged"]
     lines += [
@@ -47,6 +58,9 @@ def table(result: SemanticResult) -> str:
         f"mean Dice            {_fmt(m['mean_dice'])}  ({n['mean_dice']} classes)",
     ]
     return "\n".join(lines) + "\n"
+
+
+TABLES = {"semantic": semantic_table}
 
 
 def to_json(document: Any) -> str:

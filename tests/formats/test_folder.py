@@ -83,3 +83,9 @@ def test_two_files_for_one_stem_are_refused(tmp_path: Path) -> None:
 def test_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown format 'kitti'"):
         evaluate(tmp_path, tmp_path, "kitti")
+
+
+def test_an_option_the_format_does_not_use_is_a_usage_error(tmp_path: Path) -> None:
+    pred, gt, _ = _dataset(tmp_path, n=1)
+    with pytest.raises(UsageError, match="--gt-folder: not an option of the folder format"):
+        evaluate(pred, gt, "folder", num_classes=5, gt_folder="x")

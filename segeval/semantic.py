@@ -1,0 +1,131 @@
+"""Scoring a semantic dataset: pairs of label files in, :class:`~segeval.SemanticResult` out.
+
+The adapter pairs the files, every pair is decoded once and counted in a worker (only the small
+confusion matrix comes back), and the matrices are summed exactly, so the result does not depend
+on ``jobs``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from segeval.core import metrics
+from segeval.core.confusion import ConfusionMatrix, SemanticResult
+from segeval.errors import MissingFileError, UsageError
+from segeval.formats import Pair, SemanticDataset, log, reject_options
+from segeval.formats.png import read_label_png
+
+Missing = Literal["error", "zero"]
+_SHOW = 5  # names listed in a message about many files
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What a worker needs to score one pair (picklable)."""
+
+    num_classes: int
+    ignore_index: int | None
+    class_names: tuple[str, ...]
+    absent: str
+    per_image: bool
+
+
+def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any] | None]:
+    """Decode one pair and count it; the per-image row when asked for."""
+    cm = ConfusionMatrix(task.num_classes, task.ignore_index, task.class_names)
+    gt = read_label_png(pair.gt)
+    if pair.pred is None:
+        cm.update_missing(gt, gt_name=str(pair.gt))
+    else:
+        cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
+    if not task.per_image:
+        return cm, None
+    absent = task.absent  # type: ignore[assignment]
+    row = {
+        "image": pair.name,
+        "missing": pair.pred is None,
+        "valid_pixels": cm.total,
+        "pixel_accuracy": metrics.pixel_accuracy(cm),
+        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, absent)),
+        "miou": float(metrics.miou(cm, absent)),
+        "mean_dice": float(metrics.mean_dice(cm, absent)),
+        "classes_averaged": metrics.miou(cm, absent).n,
+    }
+    return cm, row
+
+
+def _names(paths: list[Any]) -> str:
+    shown = ", ".join(str(getattr(p, "name", p)) for p in paths[:_SHOW])
+    return shown + (f" and {len(paths) - _SHOW} more" if len(paths) > _SHOW else "")
+
+
+def check_pairs(dataset: SemanticDataset, missing: Missing) -> None:
+    """Raise for missing predictions (unless ``missing="zero"``); log extra predictions."""
+    if missing not in ("error", "zero"):
+        raise UsageError(f"--missing must be 'error' or 'zero', not {missing!r}")
+    absent = [p.name for p in dataset.pairs if p.pred is None]
+    if absent and missing == "error":
+        raise MissingFileError(
+            f"{dataset.pred_root}: no prediction for {len(absent)} of {len(dataset.pairs)} "
+            f"ground-truth images ({_names(absent)}); use --missing zero to count them as wrong"
+        )
+    if absent:
+        log.warning("%d ground-truth images have no prediction and count as all wrong: %s",
+                    len(absent), _names(absent))
+    if dataset.extra_predictions:
+        log.warning("%d predictions have no ground truth and are ignored: %s",
+                    len(dataset.extra_predictions), _names(dataset.extra_predictions))
+
+
+def evaluate_semantic(
+    load: Callable[..., SemanticDataset],
+    pred: Path,
+    gt: Path,
+    *,
+    num_classes: int | None = None,
+    class_names: tuple[str, ...] | None = None,
+    ignore_index: int | None = 255,
+    split: str | None = None,
+    jobs: int | None = None,
+    missing: Missing = "error",
+    absent: metrics.Absent = "nan",
+    per_image: bool = False,
+    progress: Callable[[int], Any] | None = None,
+    on_start: Callable[[int], Any] | None = None,
+    **unused: Any,
+) -> SemanticResult:
+    """Score the predictions under ``pred`` against the ground truth under ``gt``.
+
+    ``load`` is the adapter's pairing function; ``num_classes``, ``class_names``,
+    ``ignore_index`` and ``split`` are passed to it. ``jobs`` worker processes decode and count
+    (default: all cores); ``missing="zero"`` counts a missing prediction as wrong for every pixel
+    instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
+    ``per_image=True`` fills ``result.per_image``. ``on_start(n)`` is called with the number of
+    images before the work starts and ``progress(k)`` as images finish.
+
+    Raises :class:`~segeval.errors.SegevalError` (with the file named) for bad input; the
+    returned metrics are computed on the dataset-level confusion matrix.
+    """
+    reject_options(load.__module__.rsplit(".", 1)[-1], unused)
+    metrics._check_absent(absent)
+    dataset = load(pred, gt, split=split, num_classes=num_classes, class_names=class_names,
+                   ignore_index=ignore_index)
+    check_pairs(dataset, missing)
+    task = _Task(dataset.num_classes, dataset.ignore_index, dataset.class_names, absent, per_image)
+    total = ConfusionMatrix(dataset.num_classes, dataset.ignore_index, dataset.class_names)
+    rows: list[dict[str, Any]] = []
+    if on_start:
+        on_start(len(dataset.pairs))
+    from segeval.engine.local import map_items
+
+    for cm, row in map_items(functools.partial(_score_pair, task), dataset.pairs, jobs=jobs,
+                             progress=progress):
+        total += cm
+        if row is not None:
+            rows.append(row)
+    return total.result(absent, format=dataset.format, num_images=len(dataset.pairs),
+                        per_image=rows if per_image else None)

@@ -34,10 +34,10 @@ def evaluate(
     ``absent`` (see :func:`segeval.semantic.evaluate_semantic`). An option a format does not
     use is a :class:`~segeval.errors.UsageError`.
 
-    >>> import segeval
-    >>> r = segeval.evaluate("examples/voc/predictions", "examples/voc/VOC2012", "voc", jobs=1)
-    >>> r.num_images, 0 < r.miou < 1
-    (6, True)
+    Example (the bundled example data, from the repository root)::
+
+        result = segeval.evaluate("examples/voc/predictions", "examples/voc/VOC2012", "voc")
+        print(result.miou, result.miou.n)
     """
     adapter = get_adapter(format)
     if hasattr(adapter, "evaluate"):

@@ -13,6 +13,7 @@ from segeval.errors import UsageError
 ADAPTERS: dict[str, str] = {
     "voc": "segeval.formats.voc",
     "folder": "segeval.formats.folder",
+    "cityscapes": "segeval.formats.cityscapes",
 }
 
 

@@ -1,0 +1,122 @@
+"""The Cityscapes counting kernel: one pass over labelIds, prediction and instanceIds.
+
+For one image it returns
+
+* ``hist``: ``(256, 256)`` int64, ``hist[g, p]`` = pixels whose ground-truth byte is ``g`` and
+  whose *raw* prediction byte is ``p`` -- every pixel, ignored ids and unknown values included.
+  Mapping train ids to label ids, dropping ignored rows and finding unknown values are done
+  afterwards on this small table, never per pixel;
+* for every instance (instanceIds value ``k > 1000``, as cityscapesScripts tests it): its size,
+  ``tp`` = its pixels predicted as its own label id ``k // 1000``, and ``category_tp`` = its
+  pixels predicted as any label id of the same category. The prediction byte is turned into a
+  label id with ``pred_lut`` (identity for label ids, the train-id table for train ids) and a
+  label id into a category index with ``category_of``; both are 256-entry ``uint8`` tables.
+
+Two implementations give the same integers: a NumPy reference (chunked; used for small
+images and as the definition) and a Numba loop (used from :data:`JIT_MIN_PIXELS` pixels on, or
+whenever the JIT is already loaded), as in :mod:`segeval.core.kernels`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NamedTuple
+
+import numpy as np
+
+from segeval.core.kernels import JIT_MIN_PIXELS, _jit_available
+
+#: instanceIds values above this are instances (``label_id * 1000 + k``).
+INSTANCE_OFFSET = 1000
+_CHUNK = 1 << 18
+
+
+class CityscapesCounts(NamedTuple):
+    """What the kernel returns for one image (see the module docstring).
+
+    ``instance_ids``, ``size``, ``tp`` and ``category_tp`` are ``(n,)`` int64, one entry per
+    instance id present in the image, in increasing id order (empty without instances).
+    """
+
+    hist: np.ndarray
+    instance_ids: np.ndarray
+    size: np.ndarray
+    tp: np.ndarray
+    category_tp: np.ndarray
+
+
+def count_cityscapes(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    instances: np.ndarray | None,
+    pred_lut: np.ndarray,
+    category_of: np.ndarray,
+    *,
+    kernel: str = "auto",
+) -> CityscapesCounts:
+    """Count one image: ``gt`` and ``pred`` ``uint8``, ``instances`` ``uint16`` or ``None``.
+
+    All arrays have the same shape. ``kernel`` is ``"auto"``, ``"reference"`` or ``"jit"``.
+    """
+    if gt.dtype != np.uint8 or pred.dtype != np.uint8:
+        raise TypeError(f"gt and pred must be uint8 arrays, got {gt.dtype} and {pred.dtype}")
+    if instances is not None and instances.dtype != np.uint16:
+        raise TypeError(f"instances must be a uint16 array, got {instances.dtype}")
+    if kernel == "auto":
+        loaded = "segeval.core.kernels.cityscapes_jit" in sys.modules
+        kernel = "jit" if loaded or gt.size >= JIT_MIN_PIXELS else "reference"
+        if kernel == "jit" and not _jit_available():  # pragma: no cover - numba is a dependency
+            kernel = "reference"
+    if kernel == "jit":
+        from segeval.core.kernels.cityscapes_jit import count_cityscapes_jit
+
+        return count_cityscapes_jit(gt, pred, instances, pred_lut, category_of)
+    if kernel == "reference":
+        return count_cityscapes_reference(gt, pred, instances, pred_lut, category_of)
+    raise ValueError(
+        f"The 'kernel' parameter must be 'auto', 'reference' or 'jit'. Got {kernel!r} instead."
+    )
+
+
+def instance_tables(category_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every possible instanceIds value ``k`` (0..65535): its label id ``k // 1000`` and that
+    label's category index (``uint8``; label ids beyond the table get ``category_of``'s value for
+    them, normally 255)."""
+    label_of = (np.arange(65536) // INSTANCE_OFFSET).astype(np.uint8)
+    return label_of, category_of[label_of]
+
+
+def compact(size: np.ndarray, tp: np.ndarray, cat_tp: np.ndarray) -> tuple[np.ndarray, ...]:
+    """65536-entry per-value counts -> the entries of the instances present (ids > 1000)."""
+    ids = np.flatnonzero(size[INSTANCE_OFFSET + 1:]) + (INSTANCE_OFFSET + 1)
+    return ids.astype(np.int64), size[ids], tp[ids], cat_tp[ids]
+
+
+def count_cityscapes_reference(
+    gt: np.ndarray,
+    pred: np.ndarray,
+    instances: np.ndarray | None,
+    pred_lut: np.ndarray,
+    category_of: np.ndarray,
+) -> CityscapesCounts:
+    """NumPy definition of :func:`count_cityscapes` (chunks of 2^18 pixels)."""
+    g_all, p_all = gt.reshape(-1), pred.reshape(-1)
+    hist = np.zeros(65536, np.int64)
+    for start in range(0, g_all.size, _CHUNK):
+        g = g_all[start:start + _CHUNK].astype(np.uint16)
+        hist += np.bincount((g << 8) | p_all[start:start + _CHUNK], minlength=65536)
+    size = np.zeros(65536, np.int64)
+    tp = np.zeros(65536, np.int64)
+    cat_tp = np.zeros(65536, np.int64)
+    if instances is not None:
+        label_of, inst_cat = instance_tables(category_of)
+        i_all = instances.reshape(-1)
+        for start in range(0, i_all.size, _CHUNK):
+            k = i_all[start:start + _CHUNK]
+            inside = k > INSTANCE_OFFSET
+            k = k[inside]
+            q = pred_lut[p_all[start:start + _CHUNK][inside]]
+            size += np.bincount(k, minlength=65536)
+            tp += np.bincount(k[q == label_of[k]], minlength=65536)
+            cat_tp += np.bincount(k[category_of[q] == inst_cat[k]], minlength=65536)
+    return CityscapesCounts(hist.reshape(256, 256), *compact(size, tp, cat_tp))

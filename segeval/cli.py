@@ -14,7 +14,7 @@ import click
 
 from segeval import __version__
 
-FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+FORMATS = ("voc", "folder", "cityscapes")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
 
 
 NO_IGNORE = "none"
@@ -80,6 +80,14 @@ def cli() -> None:
               help="What a class absent from the ground truth counts as [default: nan].")
 @click.option("--missing", type=click.Choice(["error", "zero"]), default=None,
               help="A missing prediction: an error, or all pixels wrong [default: error].")
+@click.option("--pred-ids", type=click.Choice(["label", "train"]), default=None,
+              help="cityscapes: predictions hold label ids (official) or train ids 0..18 "
+              "[default: label].")
+@click.option("--iiou/--no-iiou", default=None,
+              help="cityscapes: read the instanceIds files and score iIoU [default: on].")
+@click.option("--cityscapes-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="cityscapes: write the official script's result JSON "
+              "(resultPixelLevelSemanticLabeling.json) too.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -98,11 +106,16 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     Examples:
       segeval score --pred results/ --gt VOCdevkit/VOC2012 --format voc
       segeval score --pred preds/ --gt labels/ --num-classes 19 --json result.json
+      segeval score --format cityscapes --gt cityscapes/ --pred results/ --pred-ids train
     """
     from segeval.errors import SegevalError
 
     _setup_logging()
+    cityscapes_json = options.pop("cityscapes_json", None)
+    if cityscapes_json is not None and fmt != "cityscapes":
+        _fail(Exception(f"--cityscapes-json: only for --format cityscapes, not {fmt}"), 2)
     outputs = [p for p in (json_path, csv_path, per_image_path) if p is not None]
+    outputs += [cityscapes_json] if cityscapes_json is not None else []
     for path in outputs:
         if not path.parent.is_dir():
             _fail(Exception(f"{path}: the folder {path.parent} does not exist"), 2)
@@ -127,6 +140,10 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
         files[csv_path] = render.to_csv(result.per_class())
     if per_image_path:
         files[per_image_path] = render.per_image_text(result.per_image or [], per_image_path)
+    if cityscapes_json:
+        from segeval.formats.cityscapes import official_json
+
+        files[cityscapes_json] = official_json(result)
     try:
         render.write_files(files)
     except OSError as e:

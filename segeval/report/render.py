@@ -21,8 +21,10 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def table(result: Any) -> str:
-    """The terminal table of any result, chosen by its ``task``."""
-    return TABLES[result.task](result)
+    """The terminal table of any result, chosen by its ``task`` (and format, where a format has
+    its own table: key ``"task/format"``)."""
+    return TABLES.get(f"{result.task}/{getattr(result, 'format', None)}",
+                      TABLES[result.task])(result)
 
 
 def aligned(rows: list[tuple[str, ...]], left: int = 2) -> list[str]:
@@ -60,7 +62,34 @@ def semantic_table(result: SemanticResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cityscapes_table(result: Any) -> str:
+    """Cityscapes: per-class IoU and iIoU, per-category IoU and iIoU, then the means."""
+    rows = [("id", "class", "label id", "IoU", "iIoU", "Acc", "GT pixels")]
+    for r in result.per_class():
+        rows.append((str(r["id"]), r["name"], str(r["label_id"]), _fmt(r["iou"]),
+                     _fmt(r["iiou"]), _fmt(r["accuracy"]), str(r["gt_pixels"])))
+    lines = aligned(rows, left=3)
+    cats = [("category", "IoU", "iIoU")]
+    cats += [(c["name"], _fmt(c["iou"]), _fmt(c["iiou"])) for c in result.per_category()]
+    m = result.metrics_dict()
+    n = m["classes_averaged"]
+    iiou_note = f"({n['iiou']} classes)" if m["instances_evaluated"] else "(not evaluated)"
+    lines += ["", *aligned(cats, left=1), "",
+              f"images               {result.num_images}  (predictions as {m['pred_ids']} ids)",
+              f"valid pixels         {m['valid_pixels']}",
+              f"pixel accuracy       {_fmt(m['pixel_accuracy'])}",
+              f"mIoU                 {_fmt(m['miou'])}  ({n['miou']} of {m['num_classes']} "
+              f"classes)",
+              f"iIoU                 {_fmt(m['iiou'])}  {iiou_note}",
+              f"category mIoU        {_fmt(m['category_miou'])}  ({n['category_miou']} "
+              f"categories)",
+              f"category iIoU        {_fmt(m['category_iiou'])}  ({n['category_iiou']} "
+              f"categories)"]
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {"semantic": semantic_table}
+TABLES["semantic/cityscapes"] = cityscapes_table
 
 
 def to_json(document: Any) -> str:

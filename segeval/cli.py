@@ -14,7 +14,8 @@ import click
 
 from segeval import __version__
 
-FORMATS = ("voc", "folder", "cityscapes")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+# the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+FORMATS = ("voc", "folder", "cityscapes")
 
 
 NO_IGNORE = "none"

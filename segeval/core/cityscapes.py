@@ -126,6 +126,7 @@ def image_stats(
     pred_name: str = "pred",
     gt_name: str = "gt",
     instances_name: str = "instances",
+    kernel: str = "auto",
 ) -> CityscapesStats:
     """Count one image: label ids ``gt``, prediction ``pred`` (label ids, or train ids with
     ``pred_ids="train"``), optional instanceIds ``instances`` (``None``: no iIoU counts).
@@ -134,6 +135,7 @@ def image_stats(
     different shapes and :class:`~segeval.errors.LabelError` (naming the array) for a value the
     label table does not know: a ground-truth id above 33, a predicted label id above 33 (a
     train id above 18 other than 255), or an instance of a class without instances.
+    ``kernel`` chooses the counting kernel (see :mod:`segeval.core.kernels.cityscapes`).
     """
     lut = PRED_LUTS.get(pred_ids)
     if lut is None:
@@ -148,7 +150,7 @@ def image_stats(
     inst = None
     if instances is not None:
         inst = _as_uint16(instances, instances_name)
-    counts = count_cityscapes(g, p, inst, lut, CATEGORY_OF)
+    counts = count_cityscapes(g, p, inst, lut, CATEGORY_OF, kernel=kernel)
     hist = counts.hist
     bad_rows = np.flatnonzero(hist[NUM_LABEL_IDS:].sum(axis=1))
     if bad_rows.size:

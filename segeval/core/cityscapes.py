@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from segeval.formats.cityscapes import (
     category_label_ids,
     instance_categories,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _UNKNOWN = 255
 _EVAL = np.array(EVAL_LABEL_IDS)
@@ -367,6 +370,12 @@ class CityscapesResult(SemanticResult):
             for cat, iou, iiou in zip(EVAL_CATEGORIES, self.category_iou,
                                       self.category_instance_iou, strict=True)
         ]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-class table indexed by train id (0..18), with ``label_id`` and ``iiou``."""
+        frame = super().to_frame()
+        frame["iiou"] = frame["iiou"].astype(float)
+        return frame
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

@@ -88,6 +88,9 @@ def test_statistics_merge_exactly_in_any_order() -> None:
     a = CityscapesResult.from_stats(forward).to_dict()
     b = CityscapesResult.from_stats(halves).to_dict()
     assert a == b
+    frame = CityscapesResult.from_stats(forward).to_frame()
+    assert list(frame["name"]) == list(cs.CLASS_NAMES) and frame["iiou"].dtype == np.float64
+    assert frame.loc[cs.CLASS_NAMES.index("car"), "label_id"] == 26
 
 
 def test_image_stats_accepts_wider_integer_arrays_and_names_bad_ones() -> None:

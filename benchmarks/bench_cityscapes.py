@@ -259,7 +259,7 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
         "official evaluateImgLists, iIoU on": lambda: official_in_process(ev, gts, True),
         "official evaluateImgLists, iIoU off": lambda: official_in_process(ev, gts, False),
         "segeval score, iIoU on": lambda: run(ours, env),
-        "segeval score, iIoU off": lambda: run(ours + ["--no-iiou"], env),
+        "segeval score, iIoU off": lambda: run([*ours, "--no-iiou"], env),
     }
     samples: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(a.repeat):
@@ -271,7 +271,8 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
     print(f"\n{a.repeat} interleaved rounds, medians (the first round included)")
     print(f"  {'case':<38} {'s':>7} {'ms/pair':>8}   min..max s")
     for k, v in med.items():
-        print(f"  {k:<38} {v:7.2f} {v / n * 1e3:8.1f}   {min(samples[k]):.2f}..{max(samples[k]):.2f}")
+        lo, hi = min(samples[k]), max(samples[k])
+        print(f"  {k:<38} {v:7.2f} {v / n * 1e3:8.1f}   {lo:.2f}..{hi:.2f}")
     on, off = med["segeval score, iIoU on"], med["segeval score, iIoU off"]
     r_cli = med["official CLI, iIoU on"] / on
     print("\nspeed-up of segeval (same files, same run):")

@@ -77,8 +77,10 @@ def check_pairs(dataset: SemanticDataset, missing: Missing) -> None:
         log.warning("%d ground-truth images have no prediction and count as all wrong: %s",
                     len(absent), _names(absent))
     if dataset.extra_predictions:
-        log.warning("%d predictions have no ground truth and are ignored: %s",
-                    len(dataset.extra_predictions), _names(dataset.extra_predictions))
+        n = len(dataset.extra_predictions)
+        log.warning("%d prediction%s no ground truth and %s ignored: %s", n,
+                    "s have" if n > 1 else " has", "are" if n > 1 else "is",
+                    _names(dataset.extra_predictions))
 
 
 def evaluate_semantic(
@@ -112,6 +114,9 @@ def evaluate_semantic(
     """
     reject_options(load.__module__.rsplit(".", 1)[-1], unused)
     metrics._check_absent(absent)
+    for folder, what in ((pred, "prediction"), (gt, "ground-truth")):
+        if not folder.is_dir():
+            raise MissingFileError(f"{folder}: no such {what} folder")
     dataset = load(pred, gt, split=split, num_classes=num_classes, class_names=class_names,
                    ignore_index=ignore_index)
     check_pairs(dataset, missing)

@@ -30,7 +30,7 @@ class _Task:
     num_classes: int
     ignore_index: int | None
     class_names: tuple[str, ...]
-    absent: str
+    absent: metrics.Absent
     per_image: bool
 
 
@@ -44,16 +44,16 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
     if not task.per_image:
         return cm, None
-    absent = task.absent  # type: ignore[assignment]
+    miou = metrics.miou(cm, task.absent)
     row = {
         "image": pair.name,
         "missing": pair.pred is None,
         "valid_pixels": cm.total,
         "pixel_accuracy": metrics.pixel_accuracy(cm),
-        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, absent)),
-        "miou": float(metrics.miou(cm, absent)),
-        "mean_dice": float(metrics.mean_dice(cm, absent)),
-        "classes_averaged": metrics.miou(cm, absent).n,
+        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, task.absent)),
+        "miou": float(miou),
+        "mean_dice": float(metrics.mean_dice(cm, task.absent)),
+        "classes_averaged": miou.n,
     }
     return cm, row
 

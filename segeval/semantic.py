@@ -93,6 +93,7 @@ def evaluate_semantic(
     ignore_index: int | None = 255,
     split: str | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
     missing: Missing = "error",
     absent: metrics.Absent = "nan",
     per_image: bool = False,
@@ -104,7 +105,8 @@ def evaluate_semantic(
 
     ``load`` is the adapter's pairing function; ``num_classes``, ``class_names``,
     ``ignore_index`` and ``split`` are passed to it. ``jobs`` worker processes decode and count
-    (default: all cores); ``missing="zero"`` counts a missing prediction as wrong for every pixel
+    (default: all cores) on the engine named by ``scheduler`` (default this machine; see
+    :mod:`segeval.engine`); ``missing="zero"`` counts a missing prediction as wrong for every pixel
     instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
     ``per_image=True`` fills ``result.per_image``. ``on_start(n)`` is called with the number of
     images before the work starts and ``progress(k)`` as images finish.
@@ -121,16 +123,34 @@ def evaluate_semantic(
                    ignore_index=ignore_index)
     check_pairs(dataset, missing)
     task = _Task(dataset.num_classes, dataset.ignore_index, dataset.class_names, absent, per_image)
-    total = ConfusionMatrix(dataset.num_classes, dataset.ignore_index, dataset.class_names)
-    rows: list[dict[str, Any]] = []
     if on_start:
         on_start(len(dataset.pairs))
-    from segeval.engine.local import map_items
+    from segeval.engine import reduce_items
 
-    for cm, row in map_items(functools.partial(_score_pair, task), dataset.pairs, jobs=jobs,
-                             progress=progress):
-        total += cm
-        if row is not None:
-            rows.append(row)
+    total, rows = reduce_items(functools.partial(_score_pair, task), dataset.pairs,
+                               scheduler=scheduler, jobs=jobs, progress=progress)
     return total.result(absent, format=dataset.format, num_images=len(dataset.pairs),
                         per_image=rows if per_image else None)
+
+
+# ---------------------------------------------------------------- saved state (segeval.state)
+
+def state_of(result: SemanticResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings and arrays of a semantic result, for :mod:`segeval.state`."""
+    cm = result.confusion
+    settings = {"num_classes": cm.num_classes, "ignore_index": cm.ignore_index,
+                "class_names": list(cm.class_names), "absent": result.absent}
+    return settings, {"matrix": cm.matrix, "unassigned": cm.unassigned}
+
+
+def stats_from_state(settings: dict[str, Any], arrays: dict[str, Any]) -> ConfusionMatrix:
+    """The confusion matrix a state file holds."""
+    return ConfusionMatrix(settings["num_classes"], settings["ignore_index"],
+                           settings["class_names"], matrix=arrays["matrix"],
+                           unassigned=arrays["unassigned"])
+
+
+def result_from_state(stats: ConfusionMatrix, settings: dict[str, Any], fmt: str | None,
+                      num_images: int) -> SemanticResult:
+    """The result of merged states."""
+    return stats.result(settings["absent"], format=fmt, num_images=num_images)

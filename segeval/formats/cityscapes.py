@@ -289,6 +289,7 @@ def evaluate(
     iiou: bool = True,
     missing: str = "error",
     jobs: int | None = None,
+    scheduler: str | None = None,
     per_image: bool = False,
     progress: Callable[[int], Any] | None = None,
     on_start: Callable[[int], Any] | None = None,
@@ -300,39 +301,40 @@ def evaluate(
     ``pred_ids``: ``"label"`` (official result PNGs) or ``"train"`` (train ids 0..18, 255).
     ``iiou=False`` skips the instanceIds files (iIoU is then NaN). ``missing="zero"`` counts an
     image without prediction as wrong everywhere instead of raising. ``jobs`` worker processes
-    decode and count (default: all cores); ``per_image=True`` fills ``result.per_image``.
+    decode and count (default: all cores) on the engine named by ``scheduler`` (see
+    :mod:`segeval.engine`); ``per_image=True`` fills ``result.per_image``; ``on_start(n)`` and
+    ``progress(k)`` report progress.
 
     Returns a :class:`~segeval.core.cityscapes.CityscapesResult` equal to cityscapesScripts'
     ``evalPixelLevelSemanticLabeling`` (see :mod:`segeval.core.cityscapes`). Bad input raises a
     :class:`~segeval.errors.SegevalError` naming the file.
     """
-    from segeval.errors import UsageError
+    from segeval.errors import MissingFileError, UsageError
     from segeval.formats import Pair, SemanticDataset, reject_options
 
     reject_options("cityscapes", unused)
     if pred_ids not in ("label", "train"):
         raise UsageError(f"--pred-ids must be 'label' or 'train', not {pred_ids!r}")
     pred, gt = Path(pred), Path(gt)
+    for folder, what in ((pred, "prediction"), (gt, "ground-truth")):
+        if not folder.is_dir():
+            raise MissingFileError(f"{folder}: no such {what} folder")
     pairs, extra = pair_files(pred, gt, split)
     from segeval.semantic import check_pairs
 
     check_pairs(SemanticDataset("cityscapes", [Pair(p.name, p.gt, p.pred) for p in pairs],
                                 CLASS_NAMES, None, pred, extra), missing)  # type: ignore[arg-type]
-    from segeval.core.cityscapes import CityscapesResult, CityscapesStats
-    from segeval.engine.local import available_cores, map_items
+    from segeval.core.cityscapes import CityscapesResult
+    from segeval.engine import reduce_items
+    from segeval.engine.local import available_cores
 
     if on_start:
         on_start(len(pairs))
-    total = CityscapesStats()
-    rows: list[dict[str, Any]] = []
     workers = max(1, min(len(pairs), available_cores() if jobs is None else int(jobs)))
     many = len(pairs) >= JIT_MIN_IMAGES_PER_WORKER[bool(iiou)] * workers
     task = _Task(pred_ids, bool(iiou), per_image, "auto" if many else "reference")
-    for stats, row in map_items(functools.partial(_score_pair, task), pairs, jobs=jobs,
-                                progress=progress):
-        total += stats
-        if row is not None:
-            rows.append(row)
+    total, rows = reduce_items(functools.partial(_score_pair, task), pairs, scheduler=scheduler,
+                               jobs=jobs, progress=progress)
     return CityscapesResult.from_stats(total, instances_evaluated=bool(iiou), pred_ids=pred_ids,
                                        num_images=len(pairs),
                                        per_image=rows if per_image else None)

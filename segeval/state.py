@@ -35,11 +35,17 @@ from segeval.errors import DataError, FileFormatError
 
 SCHEMA = "segeval-state/1"
 TASKS = {"semantic": "segeval.semantic"}
+TASKS["semantic/cityscapes"] = "segeval.core.cityscapes"  # a format with its own statistics
+
+
+def _key(task: str, fmt: str | None) -> str:
+    """The :data:`TASKS` key of a task and format: ``"task/format"`` where there is one."""
+    return f"{task}/{fmt}" if f"{task}/{fmt}" in TASKS else task
 
 
 def state_bytes(result: Any) -> bytes:
     """The ``.npz`` bytes of a result's statistics (see the module docstring)."""
-    module = _task_module(result.task, "result")
+    module = _task_module(_key(result.task, result.format), "result")
     settings, arrays = module.state_of(result)
     header = {"schema": SCHEMA, "task": result.task, "format": result.format,
               "num_images": result.num_images, "settings": settings}
@@ -66,7 +72,7 @@ def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:
         raise FileFormatError(f"{path}: not a segeval state file ({e})") from None
     if not isinstance(header, dict) or header.get("schema") != SCHEMA:
         raise FileFormatError(f"{path}: not a {SCHEMA} state file")
-    module = _task_module(header.get("task", "?"), str(path))
+    module = _task_module(_key(header.get("task", "?"), header.get("format")), str(path))
     try:
         stats = module.stats_from_state(header["settings"], arrays)
     except (KeyError, ValueError, TypeError) as e:
@@ -91,7 +97,7 @@ def merge_states(paths: list[Path]) -> Any:
                 )
         total = total + stats
         num_images += header["num_images"] or 0
-    module = _task_module(first_header["task"], str(paths[0]))
+    module = _task_module(_key(first_header["task"], first_header["format"]), str(paths[0]))
     return module.result_from_state(total, first_header["settings"], first_header["format"],
                                     num_images)
 

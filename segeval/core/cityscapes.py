@@ -408,3 +408,29 @@ def official_result(stats: CityscapesStats) -> dict[str, Any]:
         "averageScoreCategories": official_average(cat_iou),
         "averageScoreInstCategories": official_average(cat_iiou),
     }
+
+
+# --------------------------------------------------------------------------- saved state
+
+
+def state_of(result: CityscapesResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings and arrays of a Cityscapes result, for :mod:`segeval.state`: the 34 x 34
+    label-id matrix and the instance rows; states merge only with the same settings."""
+    settings = {"pred_ids": result.pred_ids, "instances_evaluated": result.instances_evaluated}
+    return settings, {"matrix": result.stats.matrix, "instances": result.stats.instances}
+
+
+def stats_from_state(settings: dict[str, Any], arrays: dict[str, Any]) -> CityscapesStats:
+    """The statistics a state file holds (``ValueError`` if their shapes are wrong)."""
+    matrix = np.asarray(arrays["matrix"], np.int64)
+    instances = np.asarray(arrays["instances"], np.int64).reshape(-1, 4)
+    if matrix.shape != (NUM_LABEL_IDS, NUM_LABEL_IDS):
+        raise ValueError(f"matrix of shape {matrix.shape}, expected (34, 34)")
+    return CityscapesStats(matrix, instances)
+
+
+def result_from_state(stats: CityscapesStats, settings: dict[str, Any], fmt: str | None,
+                      num_images: int) -> CityscapesResult:
+    """The result of merged states."""
+    return CityscapesResult.from_stats(stats, instances_evaluated=settings["instances_evaluated"],
+                                       pred_ids=settings["pred_ids"], num_images=num_images)

@@ -369,3 +369,28 @@ def test_command_options_and_usage_errors(dataset, tmp_path: Path) -> None:
 
 def test_stuff_and_thing_lists_used_by_the_generator_match_the_table() -> None:
     assert sorted(STUFF + THINGS) == sorted(cs.EVAL_LABEL_IDS)
+
+
+def test_saved_states_of_shards_merge_to_the_whole_run(dataset, tmp_path: Path) -> None:
+    root, _, _ = dataset
+    whole = tmp_path / "whole.json"
+    assert run("--gt", root, "--pred", root / "results", "--json", whole, "-q").exit_code == 0
+    states = []
+    for city in ("aachen", "bonn"):
+        state = tmp_path / f"{city}.npz"
+        r = run("--gt", root / "gtFine/val" / city, "--pred", root / "results",
+                "--save-state", state, "-q")
+        assert r.exit_code == 0, r.stderr
+        states.append(state)
+    merged = tmp_path / "merged.json"
+    r = CliRunner().invoke(cli, ["merge", *map(str, states), "--json", str(merged)])
+    assert r.exit_code == 0, r.stderr
+    assert "iIoU" in r.stdout and "vehicle" in r.stdout
+    a, b = json.loads(whole.read_text()), json.loads(merged.read_text())
+    assert a["metrics"] == b["metrics"] and a["per_category"] == b["per_category"]
+    assert a["label_confusion_matrix"] == b["label_confusion_matrix"]
+    r = run("--gt", root / "gtFine/val/aachen", "--pred", root / "results", "--no-iiou",
+            "--save-state", tmp_path / "off.npz", "-q")
+    assert r.exit_code == 0
+    r = CliRunner().invoke(cli, ["merge", str(states[1]), str(tmp_path / "off.npz")])
+    assert r.exit_code == 1 and "settings differs" in r.stderr

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,8 +236,9 @@ def pair_files(pred: Path, gt: Path, split: str | None = None) -> tuple[list[Cit
 
 
 #: The JIT kernel saves about 7 ms per 2048x1024 image with instanceIds (2.5 ms without) over
-#: the NumPy one, and costs about 0.45 s to load in each worker process: below this many
-#: images per worker, the NumPy kernel finishes first.
+#: the NumPy one, and costs about 0.45 s to load in each worker process (Numba's import and
+#: first call): below this many images per worker, the NumPy kernel finishes first -- unless
+#: Numba is already loaded in the worker (by the PNG decoder), in which case the JIT is used.
 JIT_MIN_IMAGES_PER_WORKER = {True: 64, False: 160}
 
 
@@ -264,9 +266,10 @@ def _score_pair(task: _Task, pair: CityscapesPair) -> tuple[CityscapesStats,
         pred, pred_ids = np.zeros(gt.shape, np.uint8), "label"
     else:
         pred, pred_ids = read_label_png(pair.pred), task.pred_ids
+    kernel = "auto" if "numba" in sys.modules else task.kernel
     stats = image_stats(pred, gt, inst, pred_ids=pred_ids, pred_name=str(pair.pred),
                         gt_name=str(pair.gt), instances_name=str(pair.instances),
-                        kernel=task.kernel)
+                        kernel=kernel)
     if not task.per_image:
         return stats, None
     from segeval.core.cityscapes import CityscapesResult

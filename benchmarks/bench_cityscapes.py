@@ -20,6 +20,8 @@ Then, on the same files, in interleaved rounds (medians):
   (no interpreter start, no printing).
 * ``segeval score --format cityscapes``: the real command in a fresh interpreter, iIoU on and
   off (``--no-iiou``), with ``--jobs`` workers (default 2).
+* ``segeval decode only``: ``read_label_png`` of the three files of every pair, in-process, one
+  core -- where segeval's time goes (not a competitor).
 
 Before timing, segeval's numbers are checked against the official ones (every class and
 category IoU / iIoU, abs 1e-9). Prints ms per image pair and the speed-up ratios.
@@ -44,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's segeval, in-process and in the commands run
 H, W = 1024, 2048
 CITIES = ("frankfurt", "lindau", "munster")
 SHIM = ("import numpy as np\n"
@@ -187,6 +191,16 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed:\n{proc.stderr[-2000:]}")
 
 
+def decode_only(gts: list[str]) -> None:
+    from segeval.formats.png import read_label_png
+
+    for g in gts:
+        read_label_png(g)
+        read_label_png(g.replace("_labelIds", "_instanceIds"))
+    for p in sorted((Path(gts[0]).parents[3] / "results").rglob("*.png")):
+        read_label_png(p)
+
+
 def check_agreement(official: dict, ours: dict, iiou: bool) -> str:
     keys = ["classScores", "categoryScores"] + (["classInstScores", "categoryInstScores"]
                                                 if iiou else [])
@@ -232,8 +246,7 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
     n = len(gts)
     env = dict(os.environ, CITYSCAPES_DATASET=str(root),
                CITYSCAPES_RESULTS=str(root / "results"), CITYSCAPES_EXPORT_DIR=str(tmp))
-    repo = Path(__file__).resolve().parents[1]
-    env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     py = sys.executable
     official_cli = [py, "-c", SHIM + "from cityscapesscripts.evaluation."
                     "evalPixelLevelSemanticLabeling import main\nmain()\n"]
@@ -260,6 +273,7 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
         "official evaluateImgLists, iIoU off": lambda: official_in_process(ev, gts, False),
         "segeval score, iIoU on": lambda: run(ours, env),
         "segeval score, iIoU off": lambda: run([*ours, "--no-iiou"], env),
+        "segeval decode only (3 PNGs), 1 proc": lambda: decode_only(gts),
     }
     samples: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(a.repeat):

@@ -276,29 +276,51 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
         "segeval decode only (3 PNGs), 1 proc": lambda: decode_only(gts),
     }
     samples: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(a.repeat):
         for name, fn in cases.items():
-            t0 = time.perf_counter()
+            c0, t0 = cpu_seconds(), time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - t0)
+            cpu[name].append(cpu_seconds() - c0)
     med = {k: float(np.median(v)) for k, v in samples.items()}
-    print(f"\n{a.repeat} interleaved rounds, medians (the first round included)")
-    print(f"  {'case':<38} {'s':>7} {'ms/pair':>8}   min..max s")
+    med_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
+    print(f"\n{a.repeat} interleaved rounds, medians (the first round included); CPU = user + "
+          f"system seconds of the case's processes, all workers summed")
+    print(f"  {'case':<38} {'wall s':>7} {'ms/pair':>8} {'min..max s':>12} {'CPU s':>7}")
     for k, v in med.items():
         lo, hi = min(samples[k]), max(samples[k])
-        print(f"  {k:<38} {v:7.2f} {v / n * 1e3:8.1f}   {lo:.2f}..{hi:.2f}")
+        print(f"  {k:<38} {v:7.2f} {v / n * 1e3:8.1f} {f'{lo:.2f}..{hi:.2f}':>12} "
+              f"{med_cpu[k]:7.2f}")
     on, off = med["segeval score, iIoU on"], med["segeval score, iIoU off"]
     r_cli = med["official CLI, iIoU on"] / on
-    print("\nspeed-up of segeval (same files, same run):")
+    print("\nspeed-up of segeval, wall time (same files, same run):")
     print(f"  iIoU on,  vs official CLI:              {r_cli:5.2f}x  (target >= 5x: "
           f"{'met' if r_cli >= 5 else 'MISSED'})")
     print(f"  iIoU on,  vs official evaluateImgLists: "
           f"{med['official evaluateImgLists, iIoU on'] / on:5.2f}x")
     print(f"  iIoU off, vs official evaluateImgLists: "
           f"{med['official evaluateImgLists, iIoU off'] / off:5.2f}x")
+    cpu_on = med_cpu["segeval score, iIoU on"]
+    print(f"CPU time (robust to other load on the machine; segeval's wall on {a.jobs} idle cores "
+          f"is about its CPU / {a.jobs}):")
+    print(f"  iIoU on,  official CLI CPU / segeval CPU: "
+          f"{med_cpu['official CLI, iIoU on'] / cpu_on:5.2f}x")
+    cpu_off = med_cpu["segeval score, iIoU off"]
+    print(f"  iIoU off, official evaluateImgLists CPU / segeval CPU: "
+          f"{med_cpu['official evaluateImgLists, iIoU off'] / cpu_off:5.2f}x")
     print(f"  official CLI per pair: {med['official CLI, iIoU on'] / n * 1e3:.1f} ms "
           f"(perf-anchors.md: 98.8 ms on the standard box); segeval iIoU on: {on / n * 1e3:.1f} "
           f"ms/pair")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished children."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 if __name__ == "__main__":

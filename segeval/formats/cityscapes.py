@@ -236,9 +236,9 @@ def pair_files(pred: Path, gt: Path, split: str | None = None) -> tuple[list[Cit
 
 
 #: The JIT kernel saves about 7 ms per 2048x1024 image with instanceIds (2.5 ms without) over
-#: the NumPy one, and costs about 0.45 s to load in each worker process (Numba's import and
-#: first call): below this many images per worker, the NumPy kernel finishes first -- unless
-#: Numba is already loaded in the worker (by the PNG decoder), in which case the JIT is used.
+#: the NumPy one, and loading it (Numba's import and first call) costs about 0.45 s before the
+#: workers start: below this many images per worker, the NumPy kernel finishes first -- unless
+#: Numba is loaded anyway (by the PNG decoder), in which case the JIT is used.
 JIT_MIN_IMAGES_PER_WORKER = {True: 64, False: 160}
 
 

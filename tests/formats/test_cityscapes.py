@@ -285,17 +285,20 @@ def test_several_predictions_for_one_image_is_an_error(dataset) -> None:
 ])
 def test_values_the_label_table_does_not_know(tmp_path: Path, spoil, pred_ids, message) -> None:
     rng = np.random.default_rng(1)
-    labels, inst, pred = scene(rng)
-    if pred_ids == "train":
-        pred[:] = np.where(pred < 19, pred, 255)
-    spoil(labels, inst, pred)
-    write_dataset(tmp_path, [(labels, inst, pred)])
+    scenes = [scene(rng) for _ in range(4)]
+    for _, _, pred in scenes:
+        if pred_ids == "train":
+            pred[:] = np.where(pred < 19, pred, 255)
+    spoil(*scenes[3])  # the last image: scored in a worker process when jobs > 1
+    write_dataset(tmp_path, scenes)
     with pytest.raises(LabelError, match=message):
         evaluate(tmp_path / "results", tmp_path, "cityscapes", pred_ids=pred_ids, jobs=1)
     out = tmp_path / "r.json"
-    r = run("--gt", tmp_path, "--pred", tmp_path / "results", "--pred-ids", pred_ids,
-            "--json", out)
-    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and not out.exists()
+    for jobs in ("1", "2"):
+        r = run("--gt", tmp_path, "--pred", tmp_path / "results", "--pred-ids", pred_ids,
+                "--json", out, "--jobs", jobs)
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1 and not out.exists()
+        assert r.stderr.startswith("segeval: error: ") and "bonn_000001_000003" in r.stderr
 
 
 def test_instance_file_and_size_errors(dataset) -> None:

@@ -55,8 +55,8 @@ SHIM = ("import numpy as np\n"
         "    np.in1d = lambda a, b, assume_unique=False, invert=False: "
         "np.isin(np.ravel(a), b, assume_unique=assume_unique, invert=invert)\n")
 # things: (label id, relative frequency, typical radius in px)
-THINGS = ((26, 10, 90), (24, 8, 35), (25, 2, 35), (33, 2, 40), (27, 1, 160), (28, 1, 180),
-          (32, 1, 45), (31, 0.3, 250), (29, 0.2, 150), (30, 0.2, 120))
+THINGS = ((26, 10, 150), (24, 8, 60), (25, 2, 60), (33, 2, 70), (27, 1, 250), (28, 1, 280),
+          (32, 1, 80), (31, 0.3, 350), (29, 0.2, 250), (30, 0.2, 200))
 # what a network predicts instead of an ignored id, and typical confusions
 IGNORED_AS = {0: 7, 1: 7, 2: 23, 3: 23, 4: 11, 5: 26, 6: 8, 9: 7, 10: 7, 14: 13, 15: 11,
               16: 11, 18: 17, 29: 27, 30: 27}
@@ -112,7 +112,7 @@ def make_triple(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lab[y:y + 30, max(x - 10, 0):x + 20] = rng.choice([20, 19])
     inst = lab.astype(np.uint16)
     labels, weights = [t[0] for t in THINGS], np.array([t[1] for t in THINGS])
-    n = int(rng.integers(8, 30))
+    n = int(rng.integers(12, 30))
     things = []
     for k in range(n):
         j = int(rng.choice(len(THINGS), p=weights / weights.sum()))

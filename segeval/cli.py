@@ -89,9 +89,11 @@ def cli() -> None:
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write plots (PNG) into this folder (needs the [plot] extra).")
 def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
           per_image_path: Path | None, quiet: bool, jobs: int | None, class_names: Path | None,
-          **options: Any) -> None:
+          plots_dir: Path | None = None, **options: Any) -> None:
     """Score predicted label maps against ground truth.
 
     \b
@@ -113,6 +115,8 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     if options.get("ignore_index") == NO_IGNORE:
         options["ignore_index"] = None
     try:
+        if plots_dir is not None:
+            _check_plots_dir(plots_dir)
         if class_names is not None:
             from segeval.formats.folder import read_class_names
 
@@ -130,11 +134,24 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     if per_image_path:
         files[per_image_path] = render.per_image_text(result.per_image or [], per_image_path)
     try:
+        if plots_dir is not None:
+            from segeval.report import plots
+
+            plots.write_images(plots_dir, plots.result_plots(result.to_dict()))
         render.write_files(files)
     except OSError as e:
         _fail(Exception(f"{e.filename or 'output'}: cannot write ({e.strerror or e})"), 1)
     if not quiet:
         click.echo(render.table(result), nl=False)
+
+
+def _check_plots_dir(folder: Path) -> None:
+    """``score --plots``: matplotlib installed, and a folder that is or can be made there."""
+    from segeval.report.plots import require_matplotlib
+
+    require_matplotlib()
+    if (folder.exists() and not folder.is_dir()) or not folder.parent.is_dir():
+        _fail(Exception(f"{folder}: not a folder, nor one that can be made there"), 2)
 
 
 def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: int | None,
@@ -155,6 +172,11 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
                         on_start=on_start, **options)
     finally:
         bar.close()
+
+
+from segeval.leaderboard.commands import register as _register_leaderboard  # noqa: E402
+
+_register_leaderboard(cli)  # segeval leaderboard, segeval codabench
 
 
 def main(argv: list[str] | None = None) -> None:

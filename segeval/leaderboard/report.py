@@ -22,8 +22,6 @@ import base64
 import html
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -182,21 +180,6 @@ def render_plots(board: Leaderboard, plot_top: int = DEFAULT_PLOT_TOP) -> dict[s
     return out
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = None,
                   plot_top: int = DEFAULT_PLOT_TOP) -> list[Path]:
     """Write every report file into ``out`` (created if needed); returns the paths written.
@@ -204,7 +187,7 @@ def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = N
     ``plots``: ``True`` requires matplotlib (:class:`~segeval.errors.UsageError` naming the
     ``[plot]`` extra otherwise), ``None`` plots when it is installed, ``False`` never.
     """
-    from segeval.report.plots import require_matplotlib
+    from segeval.report.plots import require_matplotlib, write_images
 
     out = Path(out)
     images: dict[str, bytes] = {}
@@ -231,9 +214,6 @@ def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = N
                                                    "error": o.error}
         texts[out / "submissions" / f"{name}.json"] = render.to_json(doc)
     (out / "submissions").mkdir(parents=True, exist_ok=True)
-    written = []
-    for rel, data in images.items():
-        _write_bytes(out / "plots" / rel, data)
-        written.append(out / "plots" / rel)
+    written = write_images(out / "plots", images)
     render.write_files(texts)
     return written + list(texts)

@@ -173,9 +173,26 @@ class SemanticTask:
         return chosen
 
     def decode_gt(self, ref: SemanticReference, i: int) -> np.ndarray:
+        """Decode and check ground-truth image ``i``: a label that is neither a class nor the
+        ignore index is the ground truth's error (:class:`~segeval.errors.LabelError`), found
+        here once rather than blamed on every submission."""
+        from segeval.errors import LabelError
         from segeval.formats.png import read_label_png
 
-        return read_label_png(ref.gt_paths[i])
+        gt = read_label_png(ref.gt_paths[i])
+        if gt.dtype.itemsize <= 2 and gt.dtype.kind == "u":
+            counts = np.bincount(gt.ravel(), minlength=ref.num_classes)
+            values = np.flatnonzero(counts)
+        else:
+            values, counts = np.unique(gt, return_counts=True)
+            counts = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        bad = [int(v) for v in values if not 0 <= v < ref.num_classes and v != ref.ignore_index]
+        if bad:
+            allowed = f"0..{ref.num_classes - 1}" + (
+                "" if ref.ignore_index is None else f" or the ignore index {ref.ignore_index}")
+            raise LabelError(f"{ref.gt_paths[i]}: ground-truth label {bad[0]} is not a class "
+                             f"(expected {allowed}; {int(counts[bad[0]])} such pixels)")
+        return gt
 
     # ------------------------------------------------------------------ scoring
 

@@ -16,8 +16,9 @@ import segeval
 from segeval.errors import UsageError
 from segeval.leaderboard import run_leaderboard, write_reports
 from segeval.leaderboard.runner import rank_entries
+from segeval.leaderboard.tasks import SemanticTask
 from tests.conftest import load_expected, write_png
-from tests.leaderboard.conftest import QUALITY, C, zip_folder
+from tests.leaderboard.conftest import QUALITY, C, make_gt, make_submission, zip_folder
 
 
 def run(gt: Path, subs: Path, **kw):
@@ -233,3 +234,24 @@ def test_voc_conformance_through_the_leaderboard(conformance: Path, tmp_path: Pa
                           ("mean_dice", "mean_dice")):
             assert doc["metrics"][mine] == pytest.approx(want[key], abs=1e-9)
         assert board.outcomes[name].rows.shape == (12, 63)
+
+
+def test_intervals_contain_the_estimate_and_shrink_with_more_images(tmp_path: Path) -> None:
+    widths = []
+    for n in (6, 48):
+        root = tmp_path / str(n)
+        gts = make_gt(root / "gt", n, seed=n)
+        make_submission(root / "subs" / "x", gts, 0.6, seed=1)
+        make_submission(root / "subs" / "y", gts, 0.5, seed=2)
+        board = run(root / "gt", root / "subs", resamples=500)
+        for e in board.ranked():
+            assert e["ci"]["low"] <= e["metrics"]["miou"] <= e["ci"]["high"]
+            assert e["ci"]["level"] == 0.95
+        widths.append(np.mean([e["ci"]["high"] - e["ci"]["low"] for e in board.ranked()]))
+        # the whole-sample statistic of the rows is the reported metric
+        task, ref = SemanticTask(), SemanticTask().load_reference(root / "gt", "folder",
+                                                                   {"num_classes": C})
+        for name, outcome in board.outcomes.items():
+            full = task.replicates(ref, outcome.rows.sum(axis=0)[None, :], "miou")[0]
+            assert full == pytest.approx(by_name(board)[name]["metrics"]["miou"], abs=1e-12)
+    assert widths[1] < widths[0] / 2

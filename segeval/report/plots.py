@@ -79,20 +79,30 @@ def per_class_bars(document: dict[str, Any], title: str = "", key: str = "iou") 
     return _png(fig)
 
 
-def confusion_heatmap(document: dict[str, Any], title: str = "") -> bytes:
-    """The row-normalised confusion matrix (rows = ground truth) as a heat map."""
+def normalised_confusion(document: dict[str, Any]) -> tuple[Any, list[str]]:
+    """The confusion matrix with each ground-truth row divided by its total, ``(C, C[+1])``
+    float64, and the column names (a ``none`` column for unassigned pixels when there are
+    any); a row without ground truth is NaN."""
     import numpy as np
 
     matrix = np.asarray(document["confusion_matrix"], dtype=np.float64)
     unassigned = np.asarray(document.get("unassigned") or [0] * len(matrix), dtype=np.float64)
-    names = [str(r["name"]) for r in document["per_class"]]
-    cols = list(names)
+    cols = [str(r["name"]) for r in document["per_class"]]
     if unassigned.any():
         matrix = np.column_stack([matrix, unassigned])
         cols.append("none")
     totals = matrix.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.where(totals > 0, matrix / np.where(totals > 0, totals, 1), np.nan)
+    return norm, cols
+
+
+def confusion_heatmap(document: dict[str, Any], title: str = "") -> bytes:
+    """The row-normalised confusion matrix (rows = ground truth) as a heat map."""
+    import numpy as np
+
+    norm, cols = normalised_confusion(document)
+    names = [str(r["name"]) for r in document["per_class"]]
     size = 2.5 + 0.28 * len(cols)
     fig = _figure(size + 1.2, size)
     ax = fig.add_subplot()

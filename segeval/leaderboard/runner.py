@@ -222,11 +222,15 @@ def rank_entries(names: list[str], values: list[float]) -> list[int | None]:
 
 def per_class_winners(outcomes: list[SubmissionOutcome], key: str,
                       class_names: Sequence[str]) -> list[dict[str, Any]]:
-    """For each class, the best per-class value among ok submissions and who reached it."""
+    """For each class, the best per-class value among ok submissions and who reached it.
+
+    A class without ground truth (``gt_pixels`` 0 in the per-class rows) has no winner: being
+    the only one to predict it (IoU 0 against NaN) is no achievement.
+    """
     table = []
     for c, cname in enumerate(class_names):
-        values = {o.name: o.document["per_class"][c].get(key)
-                  for o in outcomes if o.document is not None}
+        rows = [(o.name, o.document["per_class"][c]) for o in outcomes if o.document is not None]
+        values = {name: row.get(key) for name, row in rows if row.get("gt_pixels", 1) != 0}
         defined = {k: v for k, v in values.items() if v is not None and not math.isnan(v)}
         best = max(defined.values()) if defined else None
         table.append({"id": c, "name": cname, key: best,

@@ -15,7 +15,7 @@ import pytest
 import segeval
 from segeval.errors import UsageError
 from segeval.leaderboard import run_leaderboard, write_reports
-from segeval.leaderboard.runner import rank_entries
+from segeval.leaderboard.runner import SubmissionOutcome, per_class_winners, rank_entries
 from segeval.leaderboard.tasks import SemanticTask
 from tests.conftest import load_expected, write_png
 from tests.leaderboard.conftest import QUALITY, C, make_gt, make_submission, zip_folder
@@ -255,3 +255,22 @@ def test_intervals_contain_the_estimate_and_shrink_with_more_images(tmp_path: Pa
             full = task.replicates(ref, outcome.rows.sum(axis=0)[None, :], "miou")[0]
             assert full == pytest.approx(by_name(board)[name]["metrics"]["miou"], abs=1e-12)
     assert widths[1] < widths[0] / 2
+
+
+def test_per_class_winners(board_data) -> None:
+    gt, subs, _ = board_data
+    board = run(gt, subs)
+    for w in board.winners:
+        values = {n: o.document["per_class"][w["id"]]["iou"] for n, o in board.outcomes.items()}
+        assert w["iou"] == max(values.values())
+        assert w["winners"] == sorted(n for n, v in values.items() if v == w["iou"])
+
+    def outcome(name: str, ious: list, gt_pixels: list) -> SubmissionOutcome:
+        rows = [{"iou": v, "gt_pixels": g} for v, g in zip(ious, gt_pixels, strict=True)]
+        return SubmissionOutcome(name, Path(name), "ok", document={"per_class": rows})
+
+    table = per_class_winners([outcome("a", [0.5, None, 0.0], [10, 0, 0]),
+                               outcome("b", [0.5, None, None], [10, 0, 0])], "iou", "xyz")
+    assert table == [{"id": 0, "name": "x", "iou": 0.5, "winners": ["a", "b"]},
+                     {"id": 1, "name": "y", "iou": None, "winners": []},
+                     {"id": 2, "name": "z", "iou": None, "winners": []}]  # no ground truth

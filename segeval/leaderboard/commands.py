@@ -129,7 +129,7 @@ def register(group: click.Group) -> None:
             opts = _options(cli_module, options)
             out.mkdir(exist_ok=True)
             cache = None if no_cache else out / "leaderboard-cache.sqlite"
-            board = _run(gt, submissions, fmt, cache, quiet, opts)
+            board = _run(gt, submissions, fmt, out, cache, quiet, opts)
             from segeval.leaderboard.report import write_reports
 
             write_reports(board, out, plots=plots, plot_top=plot_top)
@@ -171,7 +171,7 @@ def register(group: click.Group) -> None:
             click.echo(f"{k}: {'n/a' if v is None else f'{v:.6f}'}")
 
 
-def _run(gt: Path, submissions: Path, fmt: str, cache: Path | None, quiet: bool,
+def _run(gt: Path, submissions: Path, fmt: str, out: Path, cache: Path | None, quiet: bool,
          options: dict[str, Any]) -> Any:
     from tqdm import tqdm
 
@@ -186,6 +186,6 @@ def _run(gt: Path, submissions: Path, fmt: str, cache: Path | None, quiet: bool,
 
     try:
         return run_leaderboard(gt, submissions, fmt, cache=cache, progress=bar.update,
-                               on_start=on_start, **options)
+                               on_start=on_start, exclude=[out], **options)
     finally:
         bar.close()

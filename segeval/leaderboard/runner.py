@@ -251,6 +251,7 @@ def run_leaderboard(
     resamples: int = bootstrap.DEFAULT_RESAMPLES,
     level: float = bootstrap.DEFAULT_LEVEL,
     seed: int = 0,
+    exclude: Sequence[str | Path] = (),
     progress: Callable[[int], Any] | None = None,
     on_start: Callable[[int], Any] | None = None,
     **options: Any,
@@ -261,8 +262,10 @@ def run_leaderboard(
     ``absent``, ``missing``) are those of :func:`segeval.evaluate`. ``metric`` ranks (default:
     the task's headline, mIoU); ``cache`` is a SQLite file of earlier results (``None``: no
     cache); ``max_bytes`` limits an archive's uncompressed size; ``resamples``, ``level`` and
-    ``seed`` set the bootstrap. Raises :class:`~segeval.errors.SegevalError` only for the
-    ground truth or the options; a bad submission is a failed entry.
+    ``seed`` set the bootstrap; ``exclude`` lists folders of ``submissions`` that are not
+    submissions (the report folder, when it lies there). Raises
+    :class:`~segeval.errors.SegevalError` only for the ground truth or the options; a bad
+    submission is a failed entry.
     """
     from segeval.leaderboard.tasks import get_task
 
@@ -279,7 +282,8 @@ def run_leaderboard(
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such submissions folder")
     ref = the_task.load_reference(Path(gt), format, options)
-    paths = discover(folder)
+    skip = {Path(p).resolve() for p in exclude}
+    paths = [p for p in discover(folder) if p.resolve() not in skip]
     if not paths:
         raise UsageError(f"{folder}: no submissions (sub-folders or .zip files) found")
     subs = [open_submission(p, max_bytes) for p in paths]

@@ -43,6 +43,12 @@ def test_leaderboard_command(board_data, tmp_path: Path) -> None:
     r = run(*args, "-q")
     assert r.exit_code == 0 and r.stdout == ""
     assert (out / "leaderboard.json").read_text() == first
+    # the report folder inside the submissions folder is not a submission
+    r = run(*args, "-q", "--out", subs / "board")
+    assert r.exit_code == 0
+    r = run(*args, "-q", "--out", subs / "board")
+    assert r.exit_code == 0 and (subs / "board" / "leaderboard.json").read_text() == first
+    shutil.rmtree(subs / "board")
     r = run(*args[:-2], "--no-cache", "--no-plots", "-q", "--out", tmp_path / "nocache")
     assert r.exit_code == 0
     assert (tmp_path / "nocache" / "leaderboard.json").read_text() == first

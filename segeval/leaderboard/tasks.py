@@ -12,7 +12,8 @@ with these attributes and methods (all picklable; methods are called in worker p
     The metric keys of ``result.to_dict()["metrics"]`` that can rank submissions (all "higher
     is better"); ``default_metric`` is the one used without ``--metric``.
 ``per_class_metric``
-    The key of the rows of ``to_dict()["per_class"]`` compared in the per-class winners table.
+    The key of the rows of ``to_dict()["per_class"]`` compared in the per-class winners table
+    (a row with ``gt_pixels`` 0, a class without ground truth, has no winner).
 ``load_reference(gt, fmt, options) -> ref``
     Read the ground truth's listing and metadata once (not the pixels). ``ref.names`` are the
     image keys in order, ``ref.digest`` a hex hash of the ground truth's content and of every
@@ -23,6 +24,8 @@ with these attributes and methods (all picklable; methods are called in worker p
     scored as a whole (two files for one image; missing files under ``missing="error"``).
 ``decode_gt(ref, i) -> gt``
     Decode ground-truth image ``i`` (once per leaderboard run).
+``row_width(ref) -> int``
+    The length of a statistics row.
 ``empty_total(ref) -> total``
     A zero of the mergeable per-submission statistic (``total += delta`` must be exact).
 ``score_image(ref, i, gt, pred, pred_name) -> (row, delta)``

@@ -151,6 +151,10 @@ def test_cache_skips_unchanged_and_changes_nothing_but_time(board_data, tmp_path
     again = run(gt, subs, cache=cache)
     assert again.evaluated == []
     assert again.entries == first.entries
+    for name in QUALITY:  # 3 C small integers per image and submission, kept compact
+        fresh, cached = first.outcomes[name].rows, again.outcomes[name].rows
+        assert fresh.dtype == cached.dtype == np.uint32 and fresh.shape == (12, 3 * C)
+        assert np.array_equal(fresh, cached) and again.outcomes[name].cached
     # a new submission: only it is scored
     shutil.copytree(subs / "charlie", subs / "echo")
     write_png(subs / "echo" / "im000.png", gts[0] % C)

@@ -121,3 +121,19 @@ def test_help_stays_light() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True, cwd=Path(__file__).resolve().parents[2])
         assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_console_errors_are_one_line(board_data, tmp_path: Path, capsys) -> None:
+    from segeval.cli import main
+
+    gt = board_data[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["leaderboard", "--gt", str(gt), "--submissions", str(tmp_path / "none")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("segeval: error: ") and "none" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["codabench", str(tmp_path), str(tmp_path / "out"), "--num-classes", str(C)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no reference (ground truth) folder" in err

@@ -278,3 +278,12 @@ def test_per_class_winners(board_data) -> None:
     assert table == [{"id": 0, "name": "x", "iou": 0.5, "winners": ["a", "b"]},
                      {"id": 1, "name": "y", "iou": None, "winners": []},
                      {"id": 2, "name": "z", "iou": None, "winners": []}]  # no ground truth
+
+
+def test_results_do_not_depend_on_jobs(board_data) -> None:
+    gt, subs, _ = board_data
+    (subs / "broken.zip").write_bytes(b"x")
+    one, two = run(gt, subs, jobs=1), run(gt, subs, jobs=2)
+    assert one.entries == two.entries and one.winners == two.winners
+    for name in QUALITY:
+        assert np.array_equal(one.outcomes[name].rows, two.outcomes[name].rows)

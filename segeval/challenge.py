@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from segeval.errors import MissingFileError, UsageError
+from segeval.errors import FileFormatError, MissingFileError, UsageError
 from segeval.leaderboard.sources import DEFAULT_MAX_BYTES, SubmissionError
 
 log = logging.getLogger("segeval")
@@ -58,8 +58,15 @@ def _ground_truth(path: Path, max_bytes: int) -> Iterator[Path]:
         for member in members:
             target = root / member
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as dst:
-                dst.write(src.read(members[member] + 1)[:members[member]])
+            try:
+                with zf.open(member) as src:
+                    data = src.read(members[member] + 1)
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as e:
+                raise FileFormatError(f"{path}:{member}: corrupt ground-truth archive member "
+                                      f"({e})") from None
+            if len(data) > members[member]:
+                raise FileFormatError(f"{path}:{member}: inflates beyond its declared size")
+            target.write_bytes(data)
         entries = [p for p in root.iterdir() if not p.name.startswith(".")]
         yield entries[0] if len(entries) == 1 and entries[0].is_dir() else root
 

@@ -75,3 +75,14 @@ def test_codabench_writes_scores(board_data, tmp_path: Path, as_zip: bool) -> No
     assert json.loads((tmp_path / "output" / "scores.json").read_text()) == want
     lines = (tmp_path / "output" / "scores.txt").read_text().splitlines()
     assert lines == [f"{k}: {v!r}" for k, v in want.items()]
+
+
+def test_corrupt_ground_truth_archive_is_one_line(board_data, tmp_path: Path) -> None:
+    gt, subs, _ = board_data
+    gt_zip = zip_folder(gt, tmp_path / "gt.zip")
+    data = bytearray(gt_zip.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    data[central + 16:central + 20] = b"\0\0\0\0"  # wrong CRC-32 for the first member
+    gt_zip.write_bytes(bytes(data))
+    with pytest.raises(SegevalError, match=r"gt\.zip:im000\.png: corrupt ground-truth archive"):
+        challenge.evaluate(gt_zip, subs / "alpha", "dev", num_classes=C)

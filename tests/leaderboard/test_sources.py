@@ -72,3 +72,15 @@ def test_strip_common_folder() -> None:
     assert strip_common_folder(["t/a.png", "t/b/c.png"]) == "t/"
     assert strip_common_folder(["t/a.png", "u/b.png"]) == ""
     assert strip_common_folder(["a.png"]) == ""
+
+
+def test_encrypted_member_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "s.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.png", b"1")
+    data = bytearray(archive.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 0x1  # general-purpose flag bit 0: encrypted
+    archive.write_bytes(bytes(data))
+    with pytest.raises(SubmissionError, match=r"member 'a\.png' is encrypted"):
+        list_zip(archive)

@@ -82,6 +82,9 @@ def cli() -> None:
               help="A missing prediction: an error, or all pixels wrong [default: error].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to count: cuda decodes on the CPU and counts on the GPU in batches "
+              "(needs pip install segeval[gpu]) [default: auto = cpu for files].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the full result as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),

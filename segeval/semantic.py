@@ -42,10 +42,13 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         cm.update_missing(gt, gt_name=str(pair.gt))
     else:
         cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
-    if not task.per_image:
-        return cm, None
+    return cm, (_image_row(task, pair, cm) if task.per_image else None)
+
+
+def _image_row(task: _Task, pair: Pair, cm: ConfusionMatrix) -> dict[str, Any]:
+    """The per-image row of one pair's confusion matrix."""
     absent = task.absent  # type: ignore[assignment]
-    row = {
+    return {
         "image": pair.name,
         "missing": pair.pred is None,
         "valid_pixels": cm.total,
@@ -55,7 +58,6 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         "mean_dice": float(metrics.mean_dice(cm, absent)),
         "classes_averaged": metrics.miou(cm, absent).n,
     }
-    return cm, row
 
 
 def _names(paths: list[Any]) -> str:
@@ -94,6 +96,7 @@ def evaluate_semantic(
     missing: Missing = "error",
     absent: metrics.Absent = "nan",
     per_image: bool = False,
+    device: str = "auto",
     progress: Callable[[int], Any] | None = None,
     on_start: Callable[[int], Any] | None = None,
     **unused: Any,
@@ -104,7 +107,9 @@ def evaluate_semantic(
     ``ignore_index`` and ``split`` are passed to it. ``jobs`` worker processes decode and count
     (default: all cores); ``missing="zero"`` counts a missing prediction as wrong for every pixel
     instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
-    ``per_image=True`` fills ``result.per_image``. ``on_start(n)`` is called with the number of
+    ``per_image=True`` fills ``result.per_image``. ``device="cuda"`` counts on the GPU
+    (decoding stays on the CPU; see :mod:`segeval.engine.gpu`); ``"auto"`` and ``"cpu"`` count
+    on the CPU, where the decoded files are. ``on_start(n)`` is called with the number of
     images before the work starts and ``progress(k)`` as images finish.
 
     Raises :class:`~segeval.errors.SegevalError` (with the file named) for bad input; the
@@ -112,6 +117,12 @@ def evaluate_semantic(
     """
     reject_options(load.__module__.rsplit(".", 1)[-1], unused)
     metrics._check_absent(absent)
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda', not {device!r}")
+    if device == "cuda":
+        from segeval.core.device import require_cuda
+
+        require_cuda("--device cuda")
     dataset = load(pred, gt, split=split, num_classes=num_classes, class_names=class_names,
                    ignore_index=ignore_index)
     check_pairs(dataset, missing)
@@ -122,8 +133,15 @@ def evaluate_semantic(
         on_start(len(dataset.pairs))
     from segeval.engine.local import map_items
 
-    for cm, row in map_items(functools.partial(_score_pair, task), dataset.pairs, jobs=jobs,
-                             progress=progress):
+    if device == "cuda":
+        from segeval.engine.gpu import score_pairs_batched
+
+        scored = score_pairs_batched(task, dataset.pairs, device="cuda", jobs=jobs,
+                                     progress=progress)
+    else:
+        scored = map_items(functools.partial(_score_pair, task), dataset.pairs, jobs=jobs,
+                           progress=progress)
+    for cm, row in scored:
         total += cm
         if row is not None:
             rows.append(row)

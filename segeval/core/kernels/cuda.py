@@ -5,7 +5,7 @@ map is mostly long runs of one class); here every block of threads keeps its own
 histogram of the ``C (C + 1) + 1`` bins (see :mod:`segeval.core.kernels.xp` for the bin layout)
 in shared memory, and each thread first merges runs of equal bins in a register, so a shared
 atomic is paid per *run* of equal (ground truth, prediction) pairs, not per pixel. At the end each
-block adds its non-zero bins to a ``uint64`` table in global memory. The smallest bad ground-truth
+block adds its non-zero bins to an ``int64`` table in global memory. The smallest bad ground-truth
 value and the smallest bad prediction are kept per thread and merged with one atomic ``min`` each.
 Ignored pixels are skipped. The integers are the same as the NumPy reference kernel's, always.
 
@@ -28,7 +28,7 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import cuda, int64, uint32, uint64
+from numba import cuda, int64, uint32
 
 from segeval.core.kernels import PixelCounts
 from segeval.core.kernels.xp import count_pixels_xp, is_cupy_array, to_host
@@ -49,9 +49,9 @@ _broken: str | None = None  # why Numba's CUDA target cannot be used here (then:
 
 
 @cuda.jit
-def histogram(gt, pred, c, ignore, use_ignore, run, table, low):  # pragma: no cover - GPU
+def histogram(gt, pred, c, ignore, use_ignore, run, nbins, out):  # pragma: no cover - GPU
+    # out: int64[nbins + 2] = the table's bins, then the smallest bad gt and bad prediction
     shared = cuda.shared.array(0, dtype=uint32)
-    nbins = table.size
     for i in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
         shared[i] = 0
     cuda.syncthreads()
@@ -89,15 +89,15 @@ def histogram(gt, pred, c, ignore, use_ignore, run, table, low):  # pragma: no c
     if count > 0:
         cuda.atomic.add(shared, current, count)
     if gt_low < _INT64_MAX:
-        cuda.atomic.min(low, 0, gt_low)
+        cuda.atomic.min(out, nbins, gt_low)
     if pred_low < _INT64_MAX:
-        cuda.atomic.min(low, 1, pred_low)
+        cuda.atomic.min(out, nbins + 1, pred_low)
     cuda.syncthreads()
 
     for i in range(cuda.threadIdx.x, nbins, cuda.blockDim.x):
         v = shared[i]
         if v > 0:
-            cuda.atomic.add(table, i, uint64(v))
+            cuda.atomic.add(out, i, int64(v))
 
 
 def _flat(a: Any) -> Any:
@@ -161,11 +161,12 @@ def _count(pred: Any, gt: Any, c: int, ignore_index: int | None,
     nbins = c * (c + 1) + 1
     g, p = _flat(gt), _flat(pred)
     xp = _namespace(g)
-    table = xp.zeros(nbins, xp.uint64)
-    low = xp.full(2, _INT64_MAX, xp.int64)
+    start = np.zeros(nbins + 2, np.int64)
+    start[nbins:] = _INT64_MAX
+    out = xp.asarray(start)  # one host-to-device copy, one device-to-host copy at the end
     if g.size:
         try:
-            _run(histogram, g, p, c, ignore_index, table, low, threads)
+            _run(histogram, g, p, c, ignore_index, nbins, out, threads)
         except Exception as e:
             if not isinstance(e, _setup_errors()):
                 raise
@@ -173,8 +174,7 @@ def _count(pred: Any, gt: Any, c: int, ignore_index: int | None,
             log.warning("the shared-memory GPU kernel cannot be used (%s); counting with "
                         "cupy.bincount instead (same results, slower)", _broken)
             return count_pixels_xp(pred, gt, c, ignore_index)
-    host = to_host(table).astype(np.int64)
-    lows = to_host(low)
+    host = to_host(out)
     nb = c * (c + 1)
     counts = host[:nb].reshape(c, c + 1)
     bad_gt_count = int(host[nb])
@@ -182,19 +182,19 @@ def _count(pred: Any, gt: Any, c: int, ignore_index: int | None,
     return PixelCounts(
         counts,
         bad_gt_count,
-        int(lows[0]) if bad_gt_count else None,
-        int(lows[1]) if bad_pred_count else None,
+        int(host[nbins]) if bad_gt_count else None,
+        int(host[nbins + 1]) if bad_pred_count else None,
     )
 
 
-def _run(kernel: Any, g: Any, p: Any, c: int, ignore_index: int | None, table: Any, low: Any,
+def _run(kernel: Any, g: Any, p: Any, c: int, ignore_index: int | None, nbins: int, out: Any,
          threads: int | None) -> None:
     ignore = 0 if ignore_index is None else int(ignore_index)
     use_ignore = ignore_index is not None
     if _simulated():
         threads = threads or 32
         blocks = _launch(g.size, threads, 1)
-        kernel[blocks, threads, 0, table.size * 4](g, p, c, ignore, use_ignore, RUN, table, low)
+        kernel[blocks, threads, 0, nbins * 4](g, p, c, ignore, use_ignore, RUN, nbins, out)
         return
     import cupy
 
@@ -203,8 +203,7 @@ def _run(kernel: Any, g: Any, p: Any, c: int, ignore_index: int | None, table: A
     blocks = _launch(g.size, threads, sm_count)
     stream = cuda.external_stream(cupy.cuda.get_current_stream().ptr)
     with cuda.gpus[g.device.id]:
-        kernel[blocks, threads, stream, table.size * 4](g, p, c, ignore, use_ignore, RUN, table,
-                                                        low)
+        kernel[blocks, threads, stream, nbins * 4](g, p, c, ignore, use_ignore, RUN, nbins, out)
 
 
 def _setup_errors() -> tuple[type[BaseException], ...]:

@@ -12,6 +12,7 @@ The CuPy tests need CuPy and a CUDA device; they are skipped, with the reason, e
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -83,6 +84,8 @@ json.dump(out, sys.stdout)
 
 @pytest.fixture(scope="module")
 def simulated() -> dict:
+    if importlib.util.find_spec("numba.cuda") is None:  # a Numba without its CUDA target
+        pytest.skip("numba.cuda is not installed (pip install numba-cuda)")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,

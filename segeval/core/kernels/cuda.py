@@ -23,6 +23,7 @@ overflow); a thread handles runs of :data:`RUN` consecutive pixels, grid-strided
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
@@ -199,11 +200,20 @@ def _run(kernel: Any, g: Any, p: Any, c: int, ignore_index: int | None, nbins: i
     import cupy
 
     threads = threads or THREADS
-    sm_count = cupy.cuda.Device().attributes["MultiProcessorCount"]
-    blocks = _launch(g.size, threads, sm_count)
-    stream = cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+    blocks = _launch(g.size, threads, _sm_count(g.device.id))
+    ptr = cupy.cuda.get_current_stream().ptr  # 0: the legacy default stream, numba's 0 too
+    stream = cuda.external_stream(ptr) if ptr else 0
     with cuda.gpus[g.device.id]:
         kernel[blocks, threads, stream, nbins * 4](g, p, c, ignore, use_ignore, RUN, nbins, out)
+
+
+@functools.cache
+def _sm_count(device_id: int) -> int:
+    """Streaming multiprocessors of a CUDA device (132 on an H100 SXM)."""
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(device_id)
+    return int(props.get("multiProcessorCount", 132))
 
 
 def _setup_errors() -> tuple[type[BaseException], ...]:

@@ -30,6 +30,45 @@ if TYPE_CHECKING:
 BATCH = 8
 
 
+def check_cuda_options(scheduler: str | None) -> None:
+    """Raise before any work if ``--device cuda`` cannot run: no GPU, or a cluster scheduler.
+
+    :class:`~segeval.errors.DeviceError` names the missing piece (CuPy, a CUDA device);
+    :class:`~segeval.errors.UsageError` for a ``scheduler`` other than this machine's.
+    """
+    from segeval.core.device import require_cuda
+    from segeval.errors import UsageError
+
+    if scheduler not in (None, "local"):
+        raise UsageError(f"--device cuda counts on this machine's GPU; it does not run on "
+                         f"--scheduler {scheduler}")
+    require_cuda("--device cuda")
+
+
+def reduce_pairs_cuda(
+    task: _Task,
+    pairs: Sequence[Pair],
+    *,
+    jobs: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+    batch: int = BATCH,
+    device: str = "cuda",
+) -> tuple[ConfusionMatrix, list[dict[str, Any]]]:
+    """The dataset's confusion matrix and per-image rows (when asked for), in input order.
+
+    What :func:`segeval.engine.reduce_items` returns for the CPU path, from
+    :func:`score_pairs_batched`.
+    """
+    total = ConfusionMatrix(task.num_classes, task.ignore_index, task.class_names)
+    rows: list[dict[str, Any]] = []
+    for cm, row in score_pairs_batched(task, pairs, device=device, jobs=jobs,
+                                       progress=progress, batch=batch):
+        total += cm
+        if row is not None:
+            rows.append(row)
+    return total, rows
+
+
 def decode_pair(pair: Pair) -> tuple[np.ndarray | None, np.ndarray]:
     """Decode one pair of label PNGs: ``(pred or None when missing, gt)``."""
     from segeval.formats.png import read_label_png

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from segeval import confusion_matrix, evaluate
 from segeval.cli import cli
 from segeval.engine.gpu import score_pairs_batched
-from segeval.errors import LabelError, SizeMismatchError
+from segeval.errors import LabelError, SizeMismatchError, UsageError
 from segeval.formats import Pair
 from segeval.semantic import _Task
 from tests.conftest import random_labels, write_png
@@ -105,6 +105,13 @@ def test_evaluate_cpu_and_auto_devices_equal_the_default(files) -> None:
     for device in ("cpu", "auto"):
         assert evaluate(pred, gt, "folder", num_classes=C, jobs=1, device=device).to_dict() \
             == base.to_dict()
+
+
+def test_device_cuda_does_not_combine_with_a_cluster(files) -> None:
+    pred, gt, _ = files
+    with pytest.raises(UsageError, match="--device cuda counts on this machine's GPU; it does "
+                                         "not run on --scheduler dask-local"):
+        evaluate(pred, gt, "folder", num_classes=C, device="cuda", scheduler="dask-local")
 
 
 def _gpu_available() -> str | None:

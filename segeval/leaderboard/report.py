@@ -12,7 +12,8 @@
 * ``plots/leaderboard.png`` and ``plots/<name>/{per_class_iou,confusion_matrix}.png`` for the
   ``plot_top`` best-ranked submissions, when plots are on (they need the ``[plot]`` extra).
 
-Every file is rendered in memory first and written through a temporary file and a rename.
+Every file is rendered in memory first, then all are written through temporary files and
+renames (:func:`segeval.report.render.write_files`): never half a report.
 NaN is ``null`` in JSON, empty in CSV and ``n/a`` in Markdown and HTML.
 """
 
@@ -187,7 +188,7 @@ def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = N
     ``plots``: ``True`` requires matplotlib (:class:`~segeval.errors.UsageError` naming the
     ``[plot]`` extra otherwise), ``None`` plots when it is installed, ``False`` never.
     """
-    from segeval.report.plots import require_matplotlib, write_images
+    from segeval.report.plots import require_matplotlib
 
     out = Path(out)
     images: dict[str, bytes] = {}
@@ -200,7 +201,7 @@ def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = N
             plots = False
     if plots:
         images = render_plots(board, plot_top)
-    texts: dict[Path, str] = {
+    texts: dict[Path, str | bytes] = {
         out / "leaderboard.json": render.to_json(board.entries),
         out / "leaderboard.csv": render.to_csv(csv_rows(board)),
         out / "leaderboard.md": to_markdown(board),
@@ -213,7 +214,9 @@ def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = N
         doc = o.document if o.status == "ok" else {"submission": name, "status": o.status,
                                                    "error": o.error}
         texts[out / "submissions" / f"{name}.json"] = render.to_json(doc)
-    (out / "submissions").mkdir(parents=True, exist_ok=True)
-    written = write_images(out / "plots", images)
-    render.write_files(texts)
-    return written + list(texts)
+    for rel, data in images.items():
+        texts[out / "plots" / rel] = data
+    for folder in {path.parent for path in texts}:
+        folder.mkdir(parents=True, exist_ok=True)
+    render.write_files(texts)  # all or nothing
+    return list(texts)

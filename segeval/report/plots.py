@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from segeval.errors import UsageError
@@ -147,24 +144,3 @@ def result_plots(document: dict[str, Any], title: str = "") -> dict[str, bytes]:
     return {"per_class_iou.png": per_class_bars(document, title),
             "confusion_matrix.png": confusion_heatmap(document, title)}
 
-
-def write_images(folder: Path, images: dict[str, bytes]) -> list[Path]:
-    """Write ``{relative path: bytes}`` under ``folder`` (created as needed), each file through
-    a temporary file and a rename; returns the paths written."""
-    umask = os.umask(0)
-    os.umask(umask)
-    written = []
-    for rel, data in images.items():
-        path = Path(folder) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        written.append(path)
-    return written

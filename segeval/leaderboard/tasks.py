@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from segeval.core import metrics
 from segeval.errors import UsageError
 from segeval.leaderboard.sources import Submission, SubmissionError, strip_common_folder
 
@@ -230,41 +231,17 @@ class SemanticTask:
     # ------------------------------------------------------------------ bootstrap
 
     def replicates(self, ref: SemanticReference, sums: np.ndarray, metric: str) -> np.ndarray:
-        """Vectorised semantic metrics of summed rows, ``(B, 3C)`` -> ``(B,)``.
-
-        The same definitions as :mod:`segeval.core.metrics` (absent policy included), over a
-        leading batch axis.
-        """
+        """The metric of summed rows, ``(B, 3C)`` -> ``(B,)``: :mod:`segeval.core.metrics` on
+        :class:`~segeval.core.metrics.ClassCounts` with a leading batch axis."""
         c = ref.num_classes
         sums = np.asarray(sums, dtype=np.float64).reshape(-1, 3 * c)
-        tp, gt, pr = sums[:, :c], sums[:, c:2 * c], sums[:, 2 * c:]
-        total = gt.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if metric == "pixel_accuracy":
-                return np.where(total > 0, tp.sum(axis=1) / total, np.nan)
-            if metric == "fwiou":
-                union = gt + pr - tp
-                iou = np.where(gt > 0, tp / np.where(union > 0, union, 1), 0.0)
-                return np.where(total > 0, (gt / np.where(total > 0, total, 1)[:, None]
-                                            * iou).sum(axis=1), np.nan)
-            if metric == "miou":
-                num, den = tp, gt + pr - tp
-            elif metric == "mean_pixel_accuracy":
-                num, den = tp, gt
-            elif metric == "mean_dice":
-                num, den = 2 * tp, gt + pr
-            else:
-                raise UsageError(f"--metric {metric}: not a metric of the {self.name} task "
-                                 f"(known: {', '.join(self.metrics)})")
-            values = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-            if ref.absent == "exclude-no-gt":
-                values[gt == 0] = np.nan
-            elif ref.absent == "zero":
-                values[np.isnan(values)] = 0.0
-            defined = ~np.isnan(values)
-            n = defined.sum(axis=1)
-            mean = np.where(defined, values, 0.0).sum(axis=1) / np.where(n > 0, n, 1)
-            return np.where(n > 0, mean, np.nan)
+        counts = metrics.ClassCounts(sums[:, :c], sums[:, c:2 * c], sums[:, 2 * c:])
+        if metric in ("pixel_accuracy", "fwiou"):
+            return getattr(metrics, metric)(counts)
+        if metric not in ("miou", "mean_pixel_accuracy", "mean_dice"):
+            raise UsageError(f"--metric {metric}: not a metric of the {self.name} task "
+                             f"(known: {', '.join(self.metrics)})")
+        return getattr(metrics, metric)(counts, ref.absent)
 
 
 #: Task name -> task class. Add a task here (and ``TASK = "<name>"`` in its adapters).

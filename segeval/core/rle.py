@@ -137,6 +137,8 @@ def _undelta(value: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
     runs = np.empty_like(value)
     for parity in (0, 1):
         chain = np.cumsum(w[parity::2])
+        if chain.size == 0:
+            continue
         # chain entries of this global parity before each string's first run
         before = (offsets[:-1] + 1 - parity) // 2
         base = np.where(before > 0, chain[np.maximum(before - 1, 0)], 0)

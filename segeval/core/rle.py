@@ -100,7 +100,6 @@ def _decode(strings: Sequence[str | bytes]) -> tuple[np.ndarray, np.ndarray, np.
         v, ends = v[keep], ends[keep]
         lens = np.where(bad, 0, lens)
     end_idx = np.flatnonzero(ends)  # one per run, in order
-    # groups per string = ends inside it (every good string ends with a group end)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
     offsets = np.searchsorted(end_idx, offsets)  # first run of each string
@@ -109,41 +108,43 @@ def _decode(strings: Sequence[str | bytes]) -> tuple[np.ndarray, np.ndarray, np.
         starts[0] = 0
         starts[1:] = end_idx[:-1] + 1
     width = end_idx - starts + 1  # characters per run
-    if width.size and width.max() > _MAX_GROUPS:  # rare: blank those strings and start again
+    max_width = int(width.max()) if width.size else 0
+    if max_width > _MAX_GROUPS:  # rare: blank those strings and start again
         wide = np.searchsorted(offsets, np.flatnonzero(width > _MAX_GROUPS), side="right") - 1
         bad[wide] = True
         runs, offsets, _ = _decode([b"" if bad[i] else raw[i] for i in range(n)])
         return runs, offsets, bad
-    last_v = v[end_idx].astype(np.int64)
-    value = (last_v & 0x1F) << (5 * (width - 1))
-    cont = np.flatnonzero(~ends)  # characters that are not the last of their run
-    if cont.size:
-        run_of = np.searchsorted(end_idx, cont)
-        k = cont - starts[run_of]
-        contrib = (v[cont].astype(np.int64) & 0x1F) << (5 * k)
-        value += np.bincount(run_of, weights=contrib, minlength=value.size).astype(np.int64)
-    value -= np.where(last_v & 0x10, np.int64(1) << (5 * width), 0)  # sign of the last group
-    return _undelta(value, offsets, n), offsets, bad
+    last_v = v[end_idx]
+    value = (last_v & 0x1F).astype(np.int64) << (5 * (width - 1))  # the most significant group
+    for j in range(max_width - 1):  # the less significant groups, one position at a time
+        sel = np.flatnonzero(width > j + 1)
+        value[sel] += (v[starts[sel] + j] & 0x1F).astype(np.int64) << (5 * j)
+    negative = (last_v & 0x10) != 0
+    value[negative] -= np.int64(1) << (5 * width[negative])  # sign of the last group
+    return _undelta(value, offsets), offsets, bad
 
 
-def _undelta(value: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
-    """Run lengths from stored values: ``run[j] = value[j] + run[j - 2]`` for ``j > 2``."""
+def _undelta(value: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Run lengths from stored values: ``run[j] = value[j] + run[j - 2]`` for ``j > 2``.
+
+    Both chains (odd ``j`` and even ``j >= 2``) are running sums taken over the *global*
+    parity of the concatenated runs (runs ``j`` and ``j - 2`` of one string always share it),
+    minus each string's sum before its first run; run 0 is in neither chain.
+    """
     if value.size == 0:
         return value
-    per_string = np.diff(offsets)
-    string_of = np.repeat(np.arange(n), per_string)
-    j = np.arange(value.size) - offsets[string_of]  # run index within its string
-    w = np.where(j == 0, 0, value)  # run 0 is not part of either chain
+    first, last = offsets[:-1], offsets[1:]
+    nonempty = first[last > first]
+    w = value.copy()
+    w[nonempty] = 0
     runs = np.empty_like(value)
     for parity in (0, 1):
         chain = np.cumsum(w[parity::2])
         if chain.size == 0:
             continue
-        # chain entries of this global parity before each string's first run
-        before = (offsets[:-1] + 1 - parity) // 2
+        before = (first + 1 - parity) // 2  # chain entries before each string
+        count = (last + 1 - parity) // 2 - before  # chain entries inside each string
         base = np.where(before > 0, chain[np.maximum(before - 1, 0)], 0)
-        runs[parity::2] = chain - base[string_of[parity::2]]
-    first = offsets[:-1][per_string > 0]
-    runs[first] = value[first]
-    # chains are taken by *global* parity: runs j and j - 2 of a string always share it
+        runs[parity::2] = chain - np.repeat(base, count)
+    runs[nonempty] = value[nonempty]
     return runs

@@ -81,10 +81,12 @@ class Results:
 
 
 def _is_int(x: Any) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+    return type(x) is int or (isinstance(x, int | np.integer) and not isinstance(x, bool))
 
 
 def _is_number(x: Any) -> bool:
+    if type(x) is float or type(x) is int:  # the JSON case, first
+        return math.isfinite(x)
     return isinstance(x, _NUMBER) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -230,9 +232,11 @@ def _check_segmentation(seg: Any, size: tuple[int, int], where: str) -> Any:
                 raise DataError(f"{where}: malformed polygon {k}: {xy.size} coordinates (an "
                                 f"even number, at least 6 = three points, expected)")
         return None
-    if not isinstance(seg, Mapping):
+    if type(seg) is not dict and not isinstance(seg, Mapping):
         raise DataError(f"{where}: 'segmentation' is {_type_name(seg)}, not polygons or RLE")
     rsize, counts = seg.get("size"), seg.get("counts")
+    if type(counts) is str and rsize == [h, w]:  # the usual compressed RLE, checked later
+        return counts
     if not (isinstance(rsize, list | tuple) and len(rsize) == 2 and all(map(_is_int, rsize))):
         raise DataError(f"{where}: malformed RLE: 'size' must be [height, width], found "
                         f"{rsize!r}")
@@ -279,6 +283,20 @@ def _check_strings(strings: list[tuple[int, Any]], anns: Sequence[Mapping[str, A
     raise DataError(f"{name}: {label}: malformed RLE: {problem}{more}")
 
 
+def _result_error(r: Mapping[str, Any], i: int, name: str, gt: GroundTruth) -> None:
+    """Raise the error for a result with a bad category, score or no segmentation."""
+    where = f"{name}: results[{i}] (image_id {r['image_id']})"
+    if r.get("category_id") not in gt.category_names:
+        raise DataError(f"{where}: category_id {r.get('category_id')!r} is not a category of "
+                        f"the ground truth {gt.name}")
+    if "score" not in r:
+        raise DataError(f"{where} has no 'score'")
+    if not _is_number(r["score"]):
+        raise DataError(f"{where}: 'score' must be a finite number, found {r['score']!r}")
+    extra = " (box results cannot be scored as masks)" if "bbox" in r else ""
+    raise DataError(f"{where} has no 'segmentation'{extra}")
+
+
 def _to_rle(seg: Any, h: int, w: int) -> dict[str, Any]:
     """One compressed RLE for a checked segmentation (polygons merged)."""
     from pycocotools import mask as mask_utils
@@ -308,49 +326,41 @@ def check_results(results: Any, gt: GroundTruth, name: str = "results",
     out: list[dict[str, Any]] = []
     strings: list[tuple[int, Any]] = []
     converted = dropped = 0
-    with_bbox = 0
+    sizes, cats = gt.sizes, gt.category_names
     for i, r in enumerate(results):
-        where = f"{name}: results[{i}]"
-        if not isinstance(r, Mapping):
-            raise FileFormatError(f"{where} is {_type_name(r)}, not an object")
+        if type(r) is not dict and not isinstance(r, Mapping):
+            raise FileFormatError(f"{name}: results[{i}] is {_type_name(r)}, not an object")
         iid = r.get("image_id")
-        if iid not in gt.sizes:
-            raise DataError(f"{where}: image_id {iid!r} is not an image of the ground truth "
-                            f"{gt.name}")
-        where = f"{where} (image_id {iid})"
-        if r.get("category_id") not in gt.category_names:
-            raise DataError(f"{where}: category_id {r.get('category_id')!r} is not a category "
-                            f"of the ground truth {gt.name}")
-        if "score" not in r:
-            raise DataError(f"{where} has no 'score'")
-        if not _is_number(r["score"]):
-            raise DataError(f"{where}: 'score' must be a finite number, found {r['score']!r}")
-        if "segmentation" not in r:
-            extra = " (box results cannot be scored as masks)" if "bbox" in r else ""
-            raise DataError(f"{where} has no 'segmentation'{extra}")
+        if iid not in sizes:
+            raise DataError(f"{name}: results[{i}]: image_id {iid!r} is not an image of the "
+                            f"ground truth {gt.name}")
+        score = r.get("score")
+        if r.get("category_id") not in cats or not _is_number(score) \
+                or "segmentation" not in r:
+            _result_error(r, i, name, gt)
         seg = r["segmentation"]
-        counts = _check_segmentation(seg, gt.sizes[iid], where)
-        item = {"image_id": iid, "category_id": r["category_id"], "score": r["score"],
+        counts = _check_segmentation(seg, sizes[iid], f"{name}: results[{i}] (image_id {iid})")
+        item = {"image_id": iid, "category_id": r["category_id"], "score": score,
                 "segmentation": seg}
         if counts is None:
             converted += 1
-            item["segmentation"] = _to_rle(seg, *gt.sizes[iid])
+            item["segmentation"] = _to_rle(seg, *sizes[iid])
         else:
             strings.append((i, counts))
         if "bbox" in r:
-            with_bbox += 1
             if keep_bbox:
                 bb = r["bbox"]
                 if not (isinstance(bb, list | tuple) and len(bb) == 4
                         and all(map(_is_number, bb))):
-                    raise DataError(f"{where}: 'bbox' must be [x, y, width, height], found "
-                                    f"{bb!r}")
+                    raise DataError(f"{name}: results[{i}] (image_id {iid}): 'bbox' must be "
+                                    f"[x, y, width, height], found {bb!r}")
                 item["bbox"] = list(bb)
             else:
                 dropped += 1
         elif keep_bbox and out and "bbox" in out[0]:
-            raise DataError(f"{where} has no 'bbox' while results[0] has one (with --keep-bbox "
-                            f"pycocotools needs all or none)")
+            raise DataError(f"{name}: results[{i}] (image_id {iid}) has no 'bbox' while "
+                            f"results[0] has one (with --keep-bbox pycocotools needs all or "
+                            f"none)")
         out.append(item)
     _check_strings(strings, out, gt.sizes, name, "results")
     area_source = "bbox" if keep_bbox and out and "bbox" in out[0] else "mask"

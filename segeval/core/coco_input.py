@@ -94,6 +94,14 @@ def _is_id(x: Any) -> bool:
     return _is_int(x) or isinstance(x, str)
 
 
+def _known(x: Any, table: Mapping[Any, Any]) -> bool:
+    """``x in table``, False for an unhashable ``x`` (a list where an id belongs)."""
+    try:
+        return x in table
+    except TypeError:
+        return False
+
+
 def _type_name(x: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
         type(x), f"a {type(x).__name__}")
@@ -173,11 +181,11 @@ def _check_annotations(annotations: list[Any], sizes: dict[Any, tuple[int, int]]
             raise FileFormatError(f"{name}: COCO panoptic ground truth, not instances "
                                   f"(annotations have 'segments_info')")
         iid = ann.get("image_id")
-        if iid not in sizes:
+        if not _known(iid, sizes):
             raise DataError(f"{where} (id {ann.get('id')}): image_id {iid!r} is not in "
                             f"'images'")
         where = f"{where} (id {ann.get('id')}, image_id {iid})"
-        if ann.get("category_id") not in cats:
+        if not _known(ann.get("category_id"), cats):
             raise DataError(f"{where}: category_id {ann.get('category_id')!r} is not in "
                             f"'categories'")
         crowd = ann.get("iscrowd", 0)
@@ -196,7 +204,8 @@ def _check_annotations(annotations: list[Any], sizes: dict[Any, tuple[int, int]]
         aid = ann.get("id")
         if not _is_id(aid) or aid == 0 or aid in ids:
             renumber = True
-        ids.add(aid)
+        else:
+            ids.add(aid)
         copy = dict(ann)
         copy["iscrowd"] = int(crowd)
         out.append(copy)
@@ -286,9 +295,9 @@ def _check_strings(strings: list[tuple[int, Any]], anns: Sequence[Mapping[str, A
 def _result_error(r: Mapping[str, Any], i: int, name: str, gt: GroundTruth) -> None:
     """Raise the error for a result with a bad category, score or no segmentation."""
     where = f"{name}: results[{i}] (image_id {r['image_id']})"
-    if r.get("category_id") not in gt.category_names:
+    if not _known(r.get("category_id"), gt.category_names):
         raise DataError(f"{where}: category_id {r.get('category_id')!r} is not a category of "
-                        f"the ground truth {gt.name}")
+                        f"{gt.name}")
     if "score" not in r:
         raise DataError(f"{where} has no 'score'")
     if not _is_number(r["score"]):
@@ -331,11 +340,11 @@ def check_results(results: Any, gt: GroundTruth, name: str = "results",
         if type(r) is not dict and not isinstance(r, Mapping):
             raise FileFormatError(f"{name}: results[{i}] is {_type_name(r)}, not an object")
         iid = r.get("image_id")
-        if iid not in sizes:
-            raise DataError(f"{name}: results[{i}]: image_id {iid!r} is not an image of the "
-                            f"ground truth {gt.name}")
+        if not _known(iid, sizes):
+            raise DataError(f"{name}: results[{i}]: image_id {iid!r} is not an image of "
+                            f"{gt.name}")
         score = r.get("score")
-        if r.get("category_id") not in cats or not _is_number(score) \
+        if not _known(r.get("category_id"), cats) or not _is_number(score) \
                 or "segmentation" not in r:
             _result_error(r, i, name, gt)
         seg = r["segmentation"]

@@ -295,3 +295,12 @@ def test_bad_options_are_usage_errors(suite: Path) -> None:
                {"area_ranges": {"small": [0, 10]}}):
         with pytest.raises(errors.UsageError):
             coco_mask_ap(gt, dt, **kw)
+
+
+def test_faster_backend_missing_names_the_extra(suite: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faster_coco_eval", None)  # import fails
+    gt, dt = derived(suite)
+    with pytest.raises(errors.UsageError, match=r"pip install 'segeval\[fast\]'"):
+        coco_mask_ap(gt, dt, backend="faster")

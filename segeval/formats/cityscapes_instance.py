@@ -1,8 +1,9 @@
 """Cityscapes instance segmentation scored as COCO mask AP (``--format cityscapes --task
 instance``).
 
-Ground truth: ``*_instanceIds.png`` below ``--gt`` (``gtFine``, ``gtFine/<split>`` or a city
-folder; with the ``gtFine`` root, ``--split`` picks the sub-folder, default ``val``). Pixel value
+Ground truth: ``*_instanceIds.png`` below ``--gt`` (the dataset root, ``gtFine``,
+``gtFine/<split>`` or a city folder; above the split folders, ``--split`` picks one, default
+``val``). Pixel value
 ``label * 1000 + k`` is instance ``k`` of label id ``label``; a pixel equal to the label id of a
 class with instances is a group region, scored as ``iscrowd=1`` (see
 :mod:`segeval.core.instance_masks`). The evaluated classes are those with instances that are
@@ -69,6 +70,8 @@ def _key(path: Path) -> str | None:
 
 
 def _gt_root(gt: Path, split: str | None) -> Path:
+    if (gt / "gtFine").is_dir():  # the dataset root
+        gt = gt / "gtFine"
     if split is not None:
         root = gt / split
         if not root.is_dir():

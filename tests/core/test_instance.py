@@ -84,6 +84,9 @@ def test_conformance_stats_and_per_category(suite: Path, expected: dict, case: s
         assert (row["num_gt"], row["num_dt"], row["name"]) == \
             (ref["num_gt_noncrowd"], ref["num_dt"], ref["name"])
     assert seen == set(e["per_category"])
+    frame = r.to_frame()
+    assert list(frame.index) == [row["id"] for row in r.categories]
+    assert nan_equal(frame["AP"].to_numpy(), [row["AP"] for row in r.categories])
 
 
 def test_bbox_is_dropped_by_default(suite: Path, expected: dict) -> None:

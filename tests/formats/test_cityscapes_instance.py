@@ -115,8 +115,8 @@ def preds(gt_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_png_path_equals_json_path(gt_root: Path, preds: Path, tmp_path: Path) -> None:
     want = reference_stats(gt_root, preds, tmp_path)
-    for jobs in (1, 2):
-        r = evaluate(preds, gt_root, "cityscapes", task="instance", jobs=jobs)
+    for jobs, gt in ((1, gt_root), (2, gt_root.parent), (1, gt_root / "val")):
+        r = evaluate(preds, gt, "cityscapes", task="instance", jobs=jobs)
         assert r.task == "instance" and r.format == "cityscapes" and r.num_images == 12
         np.testing.assert_allclose(r.stats, want, rtol=0, atol=1e-12)
     assert 0.2 < r.metrics["AP"] < 0.9  # the perturbations leave something to measure

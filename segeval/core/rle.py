@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 _MAX_GROUPS = 10  # 50 bits: far more than any real run, and exact in float64 sums
+#: characters decoded at once by :func:`compressed_totals`
+CHUNK_CHARS = 1 << 18
 
 
 def encode_mask(mask: np.ndarray) -> dict[str, Any]:
@@ -60,18 +62,27 @@ def compressed_totals(strings: Sequence[str | bytes]) -> tuple[np.ndarray, np.nd
     """Per string: ``(sum of runs, smallest run, undecodable)``.
 
     ``undecodable[i]`` is True when ``strings[i]`` is not a compressed RLE string at all; its sum
-    and minimum are then meaningless. An empty string has sum 0 and minimum 0.
+    and minimum are then meaningless. An empty string has sum 0 and minimum 0. Strings are
+    decoded in chunks of about :data:`CHUNK_CHARS` characters, so that the temporaries stay
+    small (a few MiB) whatever the number of strings.
     """
-    runs, offsets, bad = _decode(strings)
     n = len(strings)
-    lengths = np.diff(offsets)
-    starts = offsets[:-1]
-    has = lengths > 0
     totals = np.zeros(n, np.int64)
     minima = np.zeros(n, np.int64)
-    if runs.size:
-        totals[has] = np.add.reduceat(runs, starts[has])
-        minima[has] = np.minimum.reduceat(runs, starts[has])
+    bad = np.zeros(n, bool)
+    start = 0
+    while start < n:
+        stop, size = start, 0
+        while stop < n and (size < CHUNK_CHARS or stop == start):
+            size += len(strings[stop])
+            stop += 1
+        runs, offsets, chunk_bad = _decode(strings[start:stop])
+        has = np.diff(offsets) > 0
+        if runs.size:
+            totals[start:stop][has] = np.add.reduceat(runs, offsets[:-1][has])
+            minima[start:stop][has] = np.minimum.reduceat(runs, offsets[:-1][has])
+        bad[start:stop] = chunk_bad
+        start = stop
     return totals, minima, bad
 
 

@@ -67,3 +67,18 @@ def test_garbage_that_decodes_has_the_wrong_total() -> None:
     assert not bad.any()
     assert totals[0] == 35  # stored as a difference: 5 + the run two before (5)
     assert minima[1] < 0 or totals[1] != 25
+
+
+def test_chunked_totals_equal_one_chunk(monkeypatch) -> None:
+    from segeval.core import rle
+
+    rng = np.random.default_rng(4)
+    ms = [rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < rng.random()
+          for _ in range(200)]
+    strings = [encode_mask(m)["counts"] for m in ms] + ["~", ""]
+    whole = compressed_totals(strings)
+    monkeypatch.setattr(rle, "CHUNK_CHARS", 7)
+    chunked = compressed_totals(strings)
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert chunked[0][:200].tolist() == [m.size for m in ms] and chunked[2][200]

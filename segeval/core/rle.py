@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-_MAX_GROUPS = 10  # 50 bits: far more than any real run, and exact in float64 sums
+_MAX_GROUPS = 10  # 50 bits: far more than any real run, and no int64 overflow
 #: characters decoded at once by :func:`compressed_totals`
 CHUNK_CHARS = 1 << 18
 

@@ -107,3 +107,11 @@ def test_cityscapes_instance_cli(conformance: Path, tmp_path: Path) -> None:
     got = [float("nan") if doc["metrics"][k] is None else doc["metrics"][k] for k in METRIC_NAMES]
     assert got == pytest.approx(list(want), abs=1e-12, nan_ok=True)  # null = NaN (no large GT)
     assert doc["num_images"] == 12 and "bicycle" in r.stdout
+
+
+def test_cli_formats_are_the_registry_formats() -> None:
+    from segeval.cli import FORMATS
+    from segeval.formats.registry import ADAPTERS
+
+    assert set(FORMATS) == {key.split("/")[0] for key in ADAPTERS}
+    assert len(FORMATS) == len(set(FORMATS))

@@ -15,6 +15,7 @@ import click
 from segeval import __version__
 
 FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+FORMATS += tuple(f for f in ("coco", "cityscapes") if f not in FORMATS)  # instance formats
 
 
 NO_IGNORE = "none"
@@ -61,10 +62,11 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--pred", "pred", required=True, type=click.Path(exists=True, file_okay=False,
-              path_type=Path), help="Folder of predicted label PNGs.")
-@click.option("--gt", "gt", required=True, type=click.Path(exists=True, file_okay=False,
-              path_type=Path), help="Ground truth: a folder, or a dataset root (VOC2012).")
+@click.option("--pred", "pred", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Folder of predicted label PNGs (coco: the results JSON file).")
+@click.option("--gt", "gt", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Ground truth: a folder, or a dataset root (VOC2012); coco: the instances "
+              "JSON file.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
               help="How the files are laid out and labelled.")
 @click.option("--split", default=None, help="Image list to score (voc: ImageSets/Segmentation/"
@@ -91,6 +93,14 @@ def cli() -> None:
               help="Write the per-class table as CSV.")
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
+@click.option("--task", type=click.Choice(["semantic", "panoptic", "instance"]), default=None,
+              help="Which evaluation of the format [default: semantic; coco: instance].")
+@click.option("--backend", type=click.Choice(["pycocotools", "faster"]), default=None,
+              help="Instance AP engine: pycocotools, or faster-coco-eval (same numbers; "
+              "pip install 'segeval[fast]') [default: pycocotools].")
+@click.option("--keep-bbox", is_flag=True, default=None,
+              help="Instance AP: keep the results' bbox, so that (as in raw pycocotools) box "
+              "areas decide small/medium/large [default: dropped, mask areas decide].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on Dask: 'dask-local' starts a local cluster, 'tcp://host:8786' uses an "
               "existing one [default: this machine's cores].")
@@ -108,13 +118,15 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     Examples:
       segeval score --pred results/ --gt VOCdevkit/VOC2012 --format voc
       segeval score --pred preds/ --gt labels/ --num-classes 19 --json result.json
+      segeval score --format coco --gt instances.json --pred results.json
+      segeval score --format cityscapes --task instance --gt gtFine/val --pred results/
     """
     from segeval.errors import SegevalError
 
     _setup_logging()
     _check_outputs(json_path, csv_path, per_image_path, state_path)
     # format options the user set; the adapter refuses those it does not use
-    options = {k: v for k, v in options.items() if v is not None}
+    options = {k: v for k, v in options.items() if v is not None and v is not False}
     if options.get("ignore_index") == NO_IGNORE:
         options["ignore_index"] = None
     try:

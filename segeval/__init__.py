@@ -29,7 +29,7 @@ _LAZY = {
     "fwiou": "segeval.arrays",
     "dice": "segeval.arrays",
     "mean_dice": "segeval.arrays",
-    "evaluate": "segeval.evaluate",
+    "evaluate": "segeval.scoring",
     "SegevalError": "segeval.errors",
     "coco_mask_ap": "segeval.core.instance",
     "InstanceResult": "segeval.core.instance",
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from segeval.core.instance import InstanceResult, coco_mask_ap
     from segeval.core.metrics import MeanScore
     from segeval.errors import SegevalError
-    from segeval.evaluate import evaluate
+    from segeval.scoring import evaluate
 
 
 def __getattr__(name: str) -> Any:

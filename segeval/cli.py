@@ -232,7 +232,7 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
                per_image: bool, quiet: bool) -> Any:
     from tqdm import tqdm
 
-    from segeval.evaluate import evaluate
+    from segeval.scoring import evaluate
 
     tqdm.monitor_interval = 0  # no monitor thread: the engine forks worker processes
     bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,

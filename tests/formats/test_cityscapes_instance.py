@@ -9,7 +9,6 @@ same PNGs with its own code (Pillow + ``pycocotools.mask.encode``) and runs COCO
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import shutil
@@ -22,17 +21,11 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from segeval import errors
+from segeval import errors, evaluate
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
 from tests.conftest import write_png
 
 CLASSES = (24, 25, 26, 27, 28, 31, 32, 33)
-
-
-def evaluate(*args, **kwargs):
-    """``segeval.evaluate``, taken from its module: importing ``segeval.evaluate`` anywhere
-    (the CLI does) replaces the package attribute of that name with the module."""
-    return importlib.import_module("segeval.evaluate").evaluate(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -155,6 +155,11 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
         bar.close()
 
 
+from segeval.model.cli import model as _model_group  # noqa: E402  (click only; lazy inside)
+
+cli.add_command(_model_group)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="segeval")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,8 +107,13 @@ def void_boundaries(labels: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.
     return np.where(lo != hi, ignore_index, labels).astype(labels.dtype)
 
 
-def make_sample(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """One synthetic ``(image (size, size, 3) uint8, labels (size, size) uint8)`` pair."""
+def make_sample(rng: np.random.Generator, size: int = 64,
+                classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic ``(image (size, size, 3) uint8, labels (size, size) uint8)`` pair.
+
+    ``classes`` restricts the objects to some of the classes 1..4 (default: all of them).
+    """
+    choices = np.arange(1, len(CLASS_NAMES)) if classes is None else np.asarray(classes)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     base = rng.uniform(40, 215, 3)
     grad = rng.uniform(-40, 40, 3)
@@ -118,7 +123,7 @@ def make_sample(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, n
     img += 30 * _waves(rng, yy, xx, 3, (6, 40))[..., None] * rng.uniform(-1, 1, 3)
     labels = np.zeros((size, size), np.uint8)
     for _ in range(int(rng.integers(1, 5))):
-        cls = int(rng.integers(1, len(CLASS_NAMES)))
+        cls = int(rng.choice(choices))
         r = rng.uniform(0.11, 0.25) * size
         cy, cx = rng.uniform(0.1, 0.9, 2) * size
         angle = rng.uniform(0, 2 * np.pi)

@@ -119,24 +119,20 @@ def train_cmd(data_dir: Path, out: Path, epochs: int, seed: int, batch_size: int
         _fail(Exception(f"{out}: the folder {out.parent} does not exist"), 2)
     from tqdm import tqdm
 
-    from segeval.errors import SegevalError
+    from segeval.errors import SegevalError, UsageError
     from segeval.model import data as D
     from segeval.model.train import train
     from segeval.model.unet import UNet, save
 
     try:
         tr = D.load_split(data_dir, "train", size)
-        try:
-            va: Any = D.load_split(data_dir, "val", size)
-        except SegevalError as e:
-            if "no val/labels" not in str(e) and "split 'val'" not in str(e):
-                raise
-            va = None
+        va = D.load_split(data_dir, "val", size) if D.has_split(data_dir, "val") else None
         names = D.read_class_names(data_dir, tr.labels)
         m = 1 << (levels - 1)
         if tr.images.shape[1] % m or tr.images.shape[2] % m:
-            raise_usage(f"{data_dir}: images are {tr.images.shape[2]}x{tr.images.shape[1]}, "
-                        f"not multiples of {m} (use --size or fewer --levels)")
+            raise UsageError(f"{data_dir}: images are {tr.images.shape[2]}x"
+                             f"{tr.images.shape[1]}, not multiples of {m} (use --size or fewer "
+                             f"--levels)")
         model = UNet(len(names), levels=levels, width=width, skips=not no_skips, up=up,
                      seed=seed)
         steps = epochs * len(tr)
@@ -150,9 +146,10 @@ def train_cmd(data_dir: Path, out: Path, epochs: int, seed: int, batch_size: int
 
             def on_epoch(s: Any) -> None:
                 bar.miou = s.val_miou
-                bar.write(f"epoch {s.epoch}/{epochs}  loss {s.loss:.4f}  val mIoU "
-                          f"{s.val_miou:.4f}  val PA {s.val_pixel_accuracy:.4f}  "
-                          f"{s.seconds:.0f} s", file=sys.stderr)
+                if not quiet:
+                        bar.write(f"epoch {s.epoch}/{epochs}  loss {s.loss:.4f}  val mIoU "
+                              f"{s.val_miou:.4f}  val PA {s.val_pixel_accuracy:.4f}  "
+                              f"{s.seconds:.0f} s", file=sys.stderr)
 
             history = train(model, tr.images, tr.labels, class_names=names,
                             val_images=None if va is None else va.images,
@@ -171,12 +168,6 @@ def train_cmd(data_dir: Path, out: Path, epochs: int, seed: int, batch_size: int
     if not quiet:
         click.echo(f"saved {out}: val mIoU {last.val_miou:.4f} after {len(history.epochs)} "
                    f"epochs, {last.seconds:.0f} s")
-
-
-def raise_usage(message: str) -> None:
-    from segeval.errors import UsageError
-
-    raise UsageError(message)
 
 
 @model.command("predict")

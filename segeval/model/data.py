@@ -220,6 +220,19 @@ def read_image(path: Path) -> np.ndarray:
         raise FileFormatError(f"{path}: not a readable image ({e})") from None
 
 
+def has_split(root: str | Path, split: str) -> bool:
+    """Whether ``root`` holds ``split`` in one of the layouts :func:`find_split` reads."""
+    from segeval.formats.voc import _voc_root
+
+    root = Path(root)
+    if (root / split / "labels").is_dir():
+        return True
+    if not root.is_dir() or (root / "train").is_dir():
+        return False
+    voc = _voc_root(root)
+    return voc is not None and (voc / "ImageSets" / "Segmentation" / f"{split}.txt").is_file()
+
+
 def find_split(root: Path, split: str) -> list[tuple[str, Path, Path]]:
     """``(stem, image file, label file)`` of a split, for either layout (module docstring)."""
     from segeval.formats import png_files

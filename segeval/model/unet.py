@@ -87,9 +87,9 @@ class Conv(Layer):
 
 
 class UpConv(Layer):
-    """Learnable 2x up-sampling: ``conv_transpose2d`` with a 2x2 kernel and stride 2. The
-    weight is stored as ``(C_small, C_big, 2, 2)``: the weight of the 2x2/stride-2 ``conv2d``
-    that this layer is the transpose of (from ``C_big`` = its output channels)."""
+    """Learnable 2x up-sampling: ``conv_transpose2d`` with a 2x2 kernel and stride 2, from
+    ``c_in`` to ``c_out`` channels. The weight is ``(c_in, c_out, 2, 2)``: the weight of the
+    2x2/stride-2 ``conv2d`` from ``c_out`` to ``c_in`` channels that this layer transposes."""
 
     def __init__(self, rng: np.random.Generator, c_in: int, c_out: int) -> None:
         super().__init__()

@@ -243,3 +243,11 @@ def test_max_pool_values_indices_and_unpool() -> None:
     # ties go to the first maximum in row-major order
     _, tie = L.max_pool2d(np.ones((1, 1, 2, 2)))
     assert tie.item() == 0
+
+
+def test_the_example_in_docs_model_md_runs() -> None:
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "model.md").read_text(encoding="utf-8")
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "docs/model.md", "exec"), {})

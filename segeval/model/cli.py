@@ -138,14 +138,17 @@ def train_cmd(data_dir: Path, out: Path, epochs: int, seed: int, batch_size: int
         steps = epochs * len(tr)
         with tqdm(total=steps, file=sys.stderr, unit="img", desc="train",
                   disable=True if quiet else None, dynamic_ncols=True) as bar:
+            last_miou: list[float] = []
+
             def on_step(n: int, loss: float) -> None:
                 bar.update(n)
-                bar.set_postfix_str(f"loss {loss:.3f}" + (f" val mIoU {bar.miou:.3f}"
-                                                          if hasattr(bar, "miou") else ""),
-                                    refresh=False)
+                shown = f"loss {loss:.3f}"
+                if last_miou:
+                    shown += f"  val mIoU {last_miou[-1]:.3f}"
+                bar.set_postfix_str(shown, refresh=False)
 
             def on_epoch(s: Any) -> None:
-                bar.miou = s.val_miou
+                last_miou.append(s.val_miou)
                 if not quiet:
                         bar.write(f"epoch {s.epoch}/{epochs}  loss {s.loss:.4f}  val mIoU "
                               f"{s.val_miou:.4f}  val PA {s.val_pixel_accuracy:.4f}  "

@@ -148,34 +148,48 @@ def make_dataset(root: str | Path, *, train: int = 1000, val: int = 200, size: i
 
     ``train``/``val`` images per split, ``size`` x ``size`` pixels, everything decided by
     ``seed`` (the train and val splits use independent streams). Refuses a ``root`` that
-    already holds ``train`` or ``val`` data (:class:`~segeval.errors.UsageError`).
+    already holds ``train``, ``val`` or ``classes.json`` (:class:`~segeval.errors.UsageError`).
+    The files are written to a hidden staging folder inside ``root`` and moved into place at
+    the end, so an interrupted run leaves no partial split behind.
     """
-    from PIL import Image
+    import shutil
+    import tempfile
 
     root = Path(root)
     if size < 8:
         raise UsageError(f"--size {size}: images must be at least 8 pixels wide")
-    for split in ("train", "val"):
-        if (root / split).exists():
-            raise UsageError(f"{root / split}: already exists; choose an empty folder")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: exists and is not a folder")
-    palette = voc_palette().ravel().tolist()
-    for split, count, stream in (("train", train, 0), ("val", val, 1)):
-        rng = np.random.default_rng([seed, stream])
-        (root / split / "images").mkdir(parents=True)
-        (root / split / "labels").mkdir(parents=True)
-        for i in range(count):
-            img, lab = make_sample(rng, size)
-            stem = f"{split}_{i:05d}"
-            Image.fromarray(img, "RGB").save(root / split / "images" / f"{stem}.png")
-            pim = Image.fromarray(lab, "L").convert("P")
-            pim.putpalette(palette)
-            pim.save(root / split / "labels" / f"{stem}.png")
-            if progress is not None:
-                progress(1)
-    (root / "classes.json").write_text(json.dumps(list(CLASS_NAMES)) + "\n", encoding="utf-8")
+    for name in ("train", "val", "classes.json"):
+        if (root / name).exists():
+            raise UsageError(f"{root / name}: already exists; choose an empty folder")
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".segeval-make-data-", dir=root))
+    try:
+        for split, count, stream in (("train", train, 0), ("val", val, 1)):
+            rng = np.random.default_rng([seed, stream])
+            (stage / split / "images").mkdir(parents=True)
+            (stage / split / "labels").mkdir(parents=True)
+            for i in range(count):
+                img, lab = make_sample(rng, size)
+                stem = f"{split}_{i:05d}"
+                _write_rgb_png(stage / split / "images" / f"{stem}.png", img)
+                write_label_png(stage / split / "labels" / f"{stem}.png", lab)
+                if progress is not None:
+                    progress(1)
+        (stage / "classes.json").write_text(json.dumps(list(CLASS_NAMES)) + "\n",
+                                            encoding="utf-8")
+        for name in ("train", "val", "classes.json"):
+            os.replace(stage / name, root / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return root
+
+
+def _write_rgb_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(image, "RGB").save(path, format="PNG")
 
 
 # --------------------------------------------------------------------------- reading

@@ -30,6 +30,7 @@ def digest(root: Path) -> str:
 def test_make_dataset_layout_labels_and_determinism(tmp_path: Path) -> None:
     root = D.make_dataset(tmp_path / "d", train=6, val=3, size=40, seed=3)
     assert json.loads((root / "classes.json").read_text()) == list(D.CLASS_NAMES)
+    assert sorted(p.name for p in root.iterdir()) == ["classes.json", "train", "val"]
     for split, n in (("train", 6), ("val", 3)):
         imgs = sorted((root / split / "images").glob("*.png"))
         labs = sorted((root / split / "labels").glob("*.png"))
@@ -52,10 +53,21 @@ def test_make_dataset_layout_labels_and_determinism(tmp_path: Path) -> None:
     assert digest(root) == digest(same) != digest(other)
 
 
-def test_make_dataset_refuses_existing_data(tmp_path: Path) -> None:
+def test_make_dataset_refuses_existing_data_and_leaves_nothing_on_failure(
+        tmp_path: Path) -> None:
     D.make_dataset(tmp_path, train=1, val=1, size=16)
     with pytest.raises(UsageError, match="already exists"):
         D.make_dataset(tmp_path, train=1, val=1, size=16)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UsageError, match="not a folder"):
+        D.make_dataset(tmp_path / "f")
+
+    def interrupt(n: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        D.make_dataset(tmp_path / "g", train=3, val=1, size=16, progress=interrupt)
+    assert list((tmp_path / "g").iterdir()) == []
 
 
 def test_every_class_appears_with_occlusion() -> None:

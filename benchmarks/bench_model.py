@@ -3,7 +3,7 @@
 validation mIoU of at least 0.85 within 5 minutes on 2 CPU cores.
 
 One run, the same code as the CLI with its defaults (1000 + 200 synthetic 64x64 images, width
-16, 3 levels, 12 epochs, batch 16, Adam 3e-3 cosine, seed 0, one BLAS thread):
+16, 3 levels, 10 epochs, batch 16, Adam 3e-3 cosine, seed 0, one BLAS thread):
 
 1. ``make_dataset`` into a temporary folder (timed);
 2. ``train`` with validation after every epoch (segeval's ConfusionMatrix; timed per epoch);
@@ -14,7 +14,7 @@ It prints each epoch, then the figures as ratios to the anchor (300 s, mIoU 0.85
 to the first epoch at or above 0.85 and the whole run's time over 300 s, the mIoU over 0.85.
 No official tool exists for this one; the anchor is the issue's budget.
 
-    python benchmarks/bench_model.py [--threads 1] [--epochs 12] [--json FILE]
+    python benchmarks/bench_model.py [--threads 1] [--epochs 10] [--json FILE]
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from segeval.model import DEFAULT_EPOCHS
+
 BUDGET_S, TARGET = 300.0, 0.85
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (CLI default 1)")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()

@@ -10,3 +10,5 @@ training loop that measures itself with segeval's own :class:`~segeval.Confusion
 This ``__init__`` imports nothing heavy, so that the CLI can register ``segeval model`` without
 loading NumPy.
 """
+
+DEFAULT_EPOCHS = 10  # `segeval model train` and benchmarks/bench_model.py

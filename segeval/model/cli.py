@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from segeval.model import DEFAULT_EPOCHS
+
 
 def _fail(err: Exception, code: int) -> None:
     click.echo(f"segeval: error: {err}", err=True)
@@ -91,7 +93,7 @@ def make_data(directory: Path, n_train: int, n_val: int, size: int, seed: int,
               help="Data folder: DATA/{train,val}/{images,labels}, or a Pascal VOC root.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write (.npz).")
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of initialisation, shuffling and flips.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)

@@ -248,9 +248,12 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
         bar.close()
 
 
+# Commands defined in their own packages (click only at import; the work is imported lazily).
 from segeval.leaderboard.commands import register as _register_leaderboard  # noqa: E402
+from segeval.model.cli import model as _model_group  # noqa: E402
 
 _register_leaderboard(cli)  # segeval leaderboard, segeval codabench
+cli.add_command(_model_group)  # segeval model make-data | train | predict
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,9 +89,12 @@ def cli() -> None:
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
+@click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
+              help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
+              "or Pillow for every file; all give identical arrays [default: auto].")
 def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
           per_image_path: Path | None, quiet: bool, jobs: int | None, class_names: Path | None,
-          **options: Any) -> None:
+          decoder: str | None = None, **options: Any) -> None:
     """Score predicted label maps against ground truth.
 
     \b
@@ -102,6 +105,10 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     from segeval.errors import SegevalError
 
     _setup_logging()
+    if decoder is not None:  # through the environment, so that every worker process sees it
+        from segeval.formats.png import set_decoder
+
+        set_decoder(decoder)  # type: ignore[arg-type]
     outputs = [p for p in (json_path, csv_path, per_image_path) if p is not None]
     for path in outputs:
         if not path.parent.is_dir():

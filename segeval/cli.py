@@ -110,6 +110,8 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
 
         set_decoder(decoder)  # type: ignore[arg-type]
     outputs = [p for p in (json_path, csv_path, per_image_path) if p is not None]
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        _fail(Exception("--json, --csv and --per-image must name different files"), 2)
     for path in outputs:
         if not path.parent.is_dir():
             _fail(Exception(f"{path}: the folder {path.parent} does not exist"), 2)
@@ -162,9 +164,19 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
         bar.close()
 
 
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="segeval")
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: click's usage errors, too, are one line on stderr."""
+    try:
+        code = cli.main(args=argv, prog_name="segeval", standalone_mode=False)
+    except click.UsageError as e:
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        _fail(Exception(e.format_message() + hint), e.exit_code)
+    except click.ClickException as e:
+        _fail(Exception(e.format_message()), e.exit_code)
+    except click.Abort:
+        click.echo("segeval: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,7 @@ class _Task:
     num_classes: int
     ignore_index: int | None
     class_names: tuple[str, ...]
-    absent: str
+    absent: metrics.Absent
     per_image: bool
 
 
@@ -44,16 +44,16 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
     if not task.per_image:
         return cm, None
-    absent = task.absent  # type: ignore[assignment]
+    miou = metrics.miou(cm, task.absent)
     row = {
         "image": pair.name,
         "missing": pair.pred is None,
         "valid_pixels": cm.total,
         "pixel_accuracy": metrics.pixel_accuracy(cm),
-        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, absent)),
-        "miou": float(metrics.miou(cm, absent)),
-        "mean_dice": float(metrics.mean_dice(cm, absent)),
-        "classes_averaged": metrics.miou(cm, absent).n,
+        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, task.absent)),
+        "miou": float(miou),
+        "mean_dice": float(metrics.mean_dice(cm, task.absent)),
+        "classes_averaged": miou.n,
     }
     return cm, row
 
@@ -77,8 +77,10 @@ def check_pairs(dataset: SemanticDataset, missing: Missing) -> None:
         log.warning("%d ground-truth images have no prediction and count as all wrong: %s",
                     len(absent), _names(absent))
     if dataset.extra_predictions:
-        log.warning("%d predictions have no ground truth and are ignored: %s",
-                    len(dataset.extra_predictions), _names(dataset.extra_predictions))
+        n = len(dataset.extra_predictions)
+        log.warning("%d prediction%s no ground truth and %s ignored: %s", n,
+                    "s have" if n > 1 else " has", "are" if n > 1 else "is",
+                    _names(dataset.extra_predictions))
 
 
 def evaluate_semantic(
@@ -112,6 +114,9 @@ def evaluate_semantic(
     """
     reject_options(load.__module__.rsplit(".", 1)[-1], unused)
     metrics._check_absent(absent)
+    for folder, what in ((pred, "prediction"), (gt, "ground-truth")):
+        if not folder.is_dir():
+            raise MissingFileError(f"{folder}: no such {what} folder")
     dataset = load(pred, gt, split=split, num_classes=num_classes, class_names=class_names,
                    ignore_index=ignore_index)
     check_pairs(dataset, missing)

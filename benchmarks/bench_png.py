@@ -60,8 +60,7 @@ def draw_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     dl, di = ImageDraw.Draw(label), ImageDraw.Draw(inst)
     dl.rectangle((0, 0, W, H // 3), fill=23)  # sky
     di.rectangle((0, 0, W, H // 3), fill=23)
-    k = 0
-    for _ in range(int(rng.integers(40, 70))):
+    for k in range(1, int(rng.integers(40, 70)) + 1):
         cls = int(rng.choice([11, 17, 20, 21, 8, *THINGS]))
         cx, cy = rng.uniform(0, W), rng.uniform(H * 0.2, H)
         r = rng.uniform(20, 260)
@@ -69,7 +68,6 @@ def draw_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         pts = [(float(cx + r * rng.uniform(0.4, 1) * np.cos(a)),
                 float(cy + r * rng.uniform(0.4, 1) * np.sin(a))) for a in ang]
         dl.polygon(pts, fill=cls)
-        k += 1
         di.polygon(pts, fill=cls * 1000 + k if cls in THINGS else cls)
     dl.rectangle((0, H - 40, W, H), fill=1)  # ego vehicle
     di.rectangle((0, H - 40, W, H), fill=1)

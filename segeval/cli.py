@@ -36,6 +36,14 @@ class IgnoreIndex(click.ParamType):
             self.fail(f"{value!r} is not an integer or 'none'", param, ctx)
 
 
+def _set_decoder(decoder: str | None) -> None:
+    """``--decoder``: set through the environment, so that every worker process sees it."""
+    if decoder is not None:
+        from segeval.formats.png import set_decoder
+
+        set_decoder(decoder)  # type: ignore[arg-type]
+
+
 def _fail(err: Exception, code: int) -> None:
     click.echo(f"segeval: error: {err}", err=True)
     sys.exit(code)
@@ -90,11 +98,12 @@ def cli() -> None:
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
 @click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
+              expose_value=False, callback=lambda ctx, param, value: _set_decoder(value),
               help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
               "or Pillow for every file; all give identical arrays [default: auto].")
 def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
           per_image_path: Path | None, quiet: bool, jobs: int | None, class_names: Path | None,
-          decoder: str | None = None, **options: Any) -> None:
+          **options: Any) -> None:
     """Score predicted label maps against ground truth.
 
     \b
@@ -105,10 +114,6 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     from segeval.errors import SegevalError
 
     _setup_logging()
-    if decoder is not None:  # through the environment, so that every worker process sees it
-        from segeval.formats.png import set_decoder
-
-        set_decoder(decoder)  # type: ignore[arg-type]
     outputs = [p for p in (json_path, csv_path, per_image_path) if p is not None]
     if len({p.resolve() for p in outputs}) < len(outputs):
         _fail(Exception("--json, --csv and --per-image must name different files"), 2)

@@ -106,6 +106,16 @@ def test_pillow_compression_levels_and_big_images(tmp_path: Path, level: int) ->
     assert_same_as_pillow(tmp_path / "c.png", panoptic=True)
 
 
+def test_constant_images_at_deflates_best_ratio(tmp_path: Path) -> None:
+    """~1030:1 compression (deflate's limit) must not be mistaken for truncated image data."""
+    for i, arr in enumerate([np.zeros((2048, 2048), np.uint8), np.full((1024, 1024), 7, np.uint16),
+                             np.zeros((1024, 1024, 3), np.uint8)]):
+        path = tmp_path / f"c{i}.png"
+        Image.fromarray(arr).save(path, compress_level=9)
+        assert arr.nbytes / path.stat().st_size > 1000
+        assert_same_as_pillow(path, panoptic=arr.ndim == 3)
+
+
 # --- files written by OpenCV ------------------------------------------------------------------
 
 

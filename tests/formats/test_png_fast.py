@@ -107,12 +107,12 @@ def test_pillow_compression_levels_and_big_images(tmp_path: Path, level: int) ->
 
 
 def test_constant_images_at_deflates_best_ratio(tmp_path: Path) -> None:
-    """~1030:1 compression (deflate's limit) must not be mistaken for truncated image data."""
+    """~1000:1 compression (deflate's limit) must not be mistaken for truncated image data."""
     for i, arr in enumerate([np.zeros((2048, 2048), np.uint8), np.zeros((1024, 1024), np.uint16),
                              np.zeros((1024, 1024, 3), np.uint8)]):
         path = tmp_path / f"c{i}.png"
         Image.fromarray(arr).save(path, compress_level=9)
-        assert arr.nbytes / path.stat().st_size > 1000
+        assert arr.nbytes / path.stat().st_size > 950
         assert_same_as_pillow(path, panoptic=arr.ndim == 3)
 
 

@@ -12,7 +12,10 @@ cases: ``segeval fast`` (``read_label_png(p, decoder="fast")``), ``segeval pillo
 (``decoder="pillow"``), ``Pillow`` (``np.asarray(Image.open(p))``, plus the id packing for
 panoptic: the perf-anchors' reference) and, where installed, ``imagecodecs`` (``png_decode`` of
 the file's bytes, plus the packing). Every case must return the identical array before anything
-is timed. Ratios are to ``Pillow`` of the same run.
+is timed. Ratios are to ``Pillow`` of the same run. A second table times inflating the same
+IDAT streams to their known size with every installed inflate library (stdlib ``zlib``, and
+``deflate`` = libdeflate, ``isal`` = ISA-L, ``zlib_ng`` = zlib-ng where installed): the
+measurement behind segeval's choice of libdeflate.
 
 Data: ``--data DIR`` takes the files from a ``../shared/bench/make_data.py`` output (its
 ``cityscapes/`` folder); without it, ``--files`` label maps per kind are drawn here (random
@@ -144,6 +147,65 @@ def bench(files: list[Path], fns: dict[str, Callable[[Path], np.ndarray]],
     return {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
 
 
+def inflaters() -> dict[str, Callable[[bytes, int], bytes]]:
+    import zlib
+
+    out: dict[str, Callable[[bytes, int], bytes]] = {
+        "zlib (stdlib)": lambda d, n: zlib.decompress(d, bufsize=n)}
+    try:
+        import deflate
+
+        out["deflate (libdeflate)"] = deflate.zlib_decompress
+    except ImportError:
+        pass
+    try:
+        from isal import isal_zlib
+
+        out["isal (ISA-L)"] = lambda d, n: isal_zlib.decompress(d, bufsize=n)
+    except ImportError:
+        pass
+    try:
+        from zlib_ng import zlib_ng
+
+        out["zlib_ng"] = lambda d, n: zlib_ng.decompress(d, bufsize=n)
+    except ImportError:
+        pass
+    return out
+
+
+def idat_stream(path: Path) -> tuple[bytes, int]:
+    """The concatenated IDAT payload of a PNG and its inflated size."""
+    import struct
+    import zlib
+
+    data, pos, parts = path.read_bytes(), 8, []
+    while pos < len(data):
+        (n,) = struct.unpack_from(">I", data, pos)
+        if data[pos + 4:pos + 8] == b"IDAT":
+            parts.append(data[pos + 8:pos + 8 + n])
+        pos += 12 + n
+    stream = b"".join(parts)
+    return stream, len(zlib.decompress(stream))
+
+
+def bench_inflate(files: list[Path], repeat: int) -> dict[str, float]:
+    streams = [idat_stream(p) for p in files]
+    fns = inflaters()
+    for stream, n in streams:
+        ref = fns["zlib (stdlib)"](stream, n)
+        for name, fn in fns.items():
+            if fn(stream, n) != ref:
+                raise SystemExit(f"{name} inflates differently")
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for stream, n in streams:
+            for name, fn in fns.items():
+                t = time.perf_counter()
+                fn(stream, n)
+                times[name].append(time.perf_counter() - t)
+    return {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, help="a make_data.py output folder")
@@ -169,6 +231,12 @@ def main() -> None:
             print(f"\n{kind} ({size:.0f} KB/file)")
             for name, v in ms.items():
                 print(f"  {name:<16} {v:7.2f} ms   {v / ms['Pillow']:5.2f}x Pillow")
+        print("\ninflate only (IDAT stream -> known size), ms/image")
+        inflate = {kind: bench_inflate(paths, args.repeat) for kind, paths in files.items()}
+        print(f"  {'':<22}" + "".join(f"{kind:>13}" for kind in inflate))
+        for name in next(iter(inflate.values())):
+            print(f"  {name:<22}" + "".join(f"{inflate[k][name]:13.2f}" for k in inflate))
+        results["inflate"] = {f"{k}: {n}": v for k, d in inflate.items() for n, v in d.items()}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -116,9 +116,7 @@ def read_label_png(
     single-channel image where panoptic RGB is expected, over the decompression-bomb limit).
     """
     path = Path(path)
-    if decoder is None:
-        decoder = default_decoder()  # type: ignore[assignment]
-    elif decoder not in DECODERS:
+    if decoder is not None and decoder not in DECODERS:
         raise ValueError(f"The 'decoder' parameter must be one of {', '.join(DECODERS)}. "
                          f"Got {decoder!r} instead.")
     try:
@@ -128,29 +126,46 @@ def read_label_png(
         raise MissingFileError(f"{path}: no such file") from None
     except OSError as e:
         raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
+    return decode_label_png(data, str(path), panoptic=panoptic, decoder=decoder)
+
+
+def decode_label_png(
+    data: bytes,
+    name: str,
+    *,
+    panoptic: bool = False,
+    decoder: Decoder | None = None,
+) -> np.ndarray:
+    """Decode the bytes of one label PNG (read from ``name``: a file, a zip member) like
+    :func:`read_label_png`; errors name ``name``."""
+    if decoder is None:
+        decoder = default_decoder()  # type: ignore[assignment]
+    elif decoder not in DECODERS:
+        raise ValueError(f"The 'decoder' parameter must be one of {', '.join(DECODERS)}. "
+                         f"Got {decoder!r} instead.")
     if not data.startswith(PNG_SIGNATURE):
-        raise FileFormatError(f"{path}: not a PNG file (the PNG signature is missing)")
+        raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
     if decoder != "pillow":
-        header = _parse(path, data)
+        header = _parse(name, data)
         kind = _FAST_KINDS.get((header.bit_depth, header.colour_type))
         if kind is not None and not header.interlaced and not header.animated:
             bpp, what = kind
-            _check_kind(path, what, panoptic)
-            _check_size(path, header.width, header.height)
+            _check_kind(name, what, panoptic)
+            _check_size(name, header.width, header.height)
             big = header.width * header.height * bpp >= FAST_MIN_BYTES
             if (decoder == "fast" or big or _jit_loaded()) and _jit_available():
-                return _decode_fast(path, header, bpp, what)
-    return _decode_pillow(path, data, panoptic)
+                return _decode_fast(name, header, bpp, what)
+    return _decode_pillow(name, data, panoptic)
 
 
 # --- the fast path ----------------------------------------------------------------------------
 
 
-def _corrupt(path: Path, why: str) -> FileFormatError:
-    return FileFormatError(f"{path}: corrupt PNG ({why})")
+def _corrupt(name: str, why: str) -> FileFormatError:
+    return FileFormatError(f"{name}: corrupt PNG ({why})")
 
 
-def _parse(path: Path, data: bytes) -> _Header:
+def _parse(name: str, data: bytes) -> _Header:
     """Walk the chunks (checking every length and CRC) and collect the IDAT payloads."""
     view = memoryview(data)
     end = len(data)
@@ -161,25 +176,25 @@ def _parse(path: Path, data: bytes) -> _Header:
     idat_done = False
     while True:
         if pos + 8 > end:
-            raise _corrupt(path, f"truncated: the file ends at byte {end} before the IEND chunk")
+            raise _corrupt(name, f"truncated: the file ends at byte {end} before the IEND chunk")
         (length,) = struct.unpack_from(">I", data, pos)
         ctype = bytes(view[pos + 4:pos + 8])
-        name = ctype.decode("latin-1")
+        chunk = ctype.decode("latin-1")
         if length > 0x7FFFFFFF or pos + 12 + length > end:
-            raise _corrupt(path, f"truncated: the {name!r} chunk at byte {pos} ends past the "
+            raise _corrupt(name, f"truncated: the {chunk!r} chunk at byte {pos} ends past the "
                                  f"end of the file")
         body = view[pos + 8:pos + 8 + length]
         (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
         if zlib.crc32(body, zlib.crc32(ctype)) != crc:
-            raise _corrupt(path, f"bad CRC in the {name!r} chunk at byte {pos}")
+            raise _corrupt(name, f"bad CRC in the {chunk!r} chunk at byte {pos}")
         if ihdr is None:
             if ctype != b"IHDR" or length != 13:
-                raise _corrupt(path, f"the first chunk is {name!r} of {length} bytes, "
+                raise _corrupt(name, f"the first chunk is {chunk!r} of {length} bytes, "
                                      "not a 13-byte IHDR")
             ihdr = _IHDR.unpack(body)
         elif ctype == b"IDAT":
             if idat_done:
-                raise _corrupt(path, f"the IDAT chunk at byte {pos} does not follow the other "
+                raise _corrupt(name, f"the IDAT chunk at byte {pos} does not follow the other "
                                      "IDAT chunks")
             idat.append(body)
         elif ctype == b"IEND":
@@ -190,25 +205,25 @@ def _parse(path: Path, data: bytes) -> _Header:
             idat_done = bool(idat)
         pos += 12 + length
     if not idat:
-        raise _corrupt(path, "no IDAT chunk")
+        raise _corrupt(name, "no IDAT chunk")
     width, height, depth, colour, compression, filtering, interlace = ihdr
     if width == 0 or height == 0 or width > 0x7FFFFFFF or height > 0x7FFFFFFF:
-        raise _corrupt(path, f"image size {width}x{height} in IHDR")
+        raise _corrupt(name, f"image size {width}x{height} in IHDR")
     if compression != 0 or filtering != 0 or interlace > 1:
-        raise _corrupt(path, f"unknown compression {compression}, filter method {filtering} "
+        raise _corrupt(name, f"unknown compression {compression}, filter method {filtering} "
                              f"or interlace method {interlace} in IHDR")
     return _Header(width, height, depth, colour, interlace == 1, animated, idat)
 
 
-def _check_kind(path: Path, kind: str, panoptic: bool) -> None:
+def _check_kind(name: str, kind: str, panoptic: bool) -> None:
     if kind == "rgb" and not panoptic:
         raise FileFormatError(
-            f"{path}: an RGB image where label indices are expected (save single-channel "
+            f"{name}: an RGB image where label indices are expected (save single-channel "
             f"class indices: 8-bit grey, palette, or 16-bit grey)"
         )
     if kind != "rgb" and panoptic:
         raise FileFormatError(
-            f"{path}: a single-channel image where an RGB panoptic PNG is expected"
+            f"{name}: a single-channel image where an RGB panoptic PNG is expected"
         )
 
 
@@ -222,20 +237,20 @@ def max_pixels() -> int | None:
     return None if limit is None else 2 * int(limit)
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
+def _check_size(name: str, width: int, height: int) -> None:
     limit = max_pixels()
     if limit is not None and width * height > limit:
         raise FileFormatError(
-            f"{path}: image of {width}x{height} = {width * height} pixels is over the limit of "
+            f"{name}: image of {width}x{height} = {width * height} pixels is over the limit of "
             f"{limit} pixels (a decompression bomb?); raise PIL.Image.MAX_IMAGE_PIXELS to read it"
         )
 
 
-def _inflate(path: Path, idat: list[memoryview], size: int, what: str) -> np.ndarray:
+def _inflate(name: str, idat: list[memoryview], size: int, what: str) -> np.ndarray:
     """The concatenated IDAT stream inflated to exactly ``size`` bytes (uint8 array)."""
     stream: bytes | memoryview = idat[0] if len(idat) == 1 else b"".join(idat)
     if len(stream) * _MAX_DEFLATE_RATIO + 1024 < size:
-        raise _corrupt(path, f"{len(stream)} bytes of image data cannot hold a {what} image "
+        raise _corrupt(name, f"{len(stream)} bytes of image data cannot hold a {what} image "
                              f"({size} bytes)")
     try:
         import deflate
@@ -248,34 +263,34 @@ def _inflate(path: Path, idat: list[memoryview], size: int, what: str) -> np.nda
             raw = None  # zlib below says what is wrong
         if raw is not None and len(raw) == size:
             return np.frombuffer(raw, np.uint8)
-    return np.frombuffer(_inflate_zlib(path, stream, size, what), np.uint8)
+    return np.frombuffer(_inflate_zlib(name, stream, size, what), np.uint8)
 
 
-def _inflate_zlib(path: Path, stream: bytes | memoryview, size: int, what: str) -> bytes:
+def _inflate_zlib(name: str, stream: bytes | memoryview, size: int, what: str) -> bytes:
     d = zlib.decompressobj()
     try:
         raw = d.decompress(stream, size + 1)
         if len(raw) <= size and not d.eof:
             raw += d.decompress(d.unconsumed_tail, size + 1 - len(raw))
     except zlib.error as e:
-        raise _corrupt(path, f"the image data does not inflate: {e}") from None
+        raise _corrupt(name, f"the image data does not inflate: {e}") from None
     if len(raw) > size:
-        raise _corrupt(path, f"the image data inflates to more than the {size} bytes of a "
+        raise _corrupt(name, f"the image data inflates to more than the {size} bytes of a "
                              f"{what} image")
     if not d.eof:
-        raise _corrupt(path, "truncated image data: the compressed stream does not end")
+        raise _corrupt(name, "truncated image data: the compressed stream does not end")
     if len(raw) < size:
-        raise _corrupt(path, f"the image data inflates to {len(raw)} bytes, not the {size} "
+        raise _corrupt(name, f"the image data inflates to {len(raw)} bytes, not the {size} "
                              f"bytes of a {what} image")
     return raw
 
 
-def _decode_fast(path: Path, h: _Header, bpp: int, kind: str) -> np.ndarray:
+def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
     from segeval.formats import _png_jit as jit
 
     width, height = h.width, h.height
     what = f"{width}x{height} {h.bit_depth}-bit colour-type-{h.colour_type}"
-    raw = _inflate(path, h.idat, height * (width * bpp + 1), what)
+    raw = _inflate(name, h.idat, height * (width * bpp + 1), what)
     if kind == "index":
         out = np.empty((height, width), np.uint8)
         bad = jit.unfilter_gray8(raw, out.reshape(-1), height, width)
@@ -288,7 +303,7 @@ def _decode_fast(path: Path, h: _Header, bpp: int, kind: str) -> np.ndarray:
         bad = unfilter(raw, out.reshape(-1), height, width)
     if bad >= 0:
         stride = width * bpp + 1
-        raise _corrupt(path, f"row {bad} has filter type {raw[bad * stride]} (0..4 expected)")
+        raise _corrupt(name, f"row {bad} has filter type {raw[bad * stride]} (0..4 expected)")
     return out
 
 
@@ -307,7 +322,7 @@ def _jit_available() -> bool:
 # --- Pillow -----------------------------------------------------------------------------------
 
 
-def _decode_pillow(path: Path, data: bytes, panoptic: bool) -> np.ndarray:
+def _decode_pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
     import io
 
     from PIL import Image, UnidentifiedImageError
@@ -322,16 +337,16 @@ def _decode_pillow(path: Path, data: bytes, panoptic: bool) -> np.ndarray:
             if mode not in _INDEX_MODES:
                 what = "an RGB image" if mode.startswith("RGB") else f"a PNG of mode {mode}"
                 raise FileFormatError(
-                    f"{path}: {what} where label indices are expected (save single-channel "
+                    f"{name}: {what} where label indices are expected (save single-channel "
                     f"class indices: 8-bit grey, palette, or 16-bit grey)"
                 )
             if panoptic:
                 raise FileFormatError(
-                    f"{path}: a single-channel image where an RGB panoptic PNG is expected"
+                    f"{name}: a single-channel image where an RGB panoptic PNG is expected"
                 )
             arr = np.asarray(img)
     except Image.DecompressionBombError as e:
-        raise FileFormatError(f"{path}: over the decompression-bomb limit ({e})") from None
+        raise FileFormatError(f"{name}: over the decompression-bomb limit ({e})") from None
     except (OSError, SyntaxError, ValueError, zlib.error, UnidentifiedImageError) as e:
-        raise FileFormatError(f"{path}: corrupt PNG ({e})") from None
+        raise FileFormatError(f"{name}: corrupt PNG ({e})") from None
     return arr.astype(_INDEX_MODES[mode], copy=False)

@@ -419,3 +419,12 @@ def test_auto_leaves_numba_alone_for_small_images(tmp_path: Path, good) -> None:
                          check=True).stdout.split()
     assert out == ["False", "True"]
 
+
+
+def test_decode_label_png_from_bytes_names_the_source(good) -> None:
+    arr, data = good
+    for decoder in ("fast", "pillow"):
+        np.testing.assert_array_equal(png.decode_label_png(data, "sub.zip:a.png",
+                                                           decoder=decoder), arr)
+    with pytest.raises(FileFormatError, match=r"^sub\.zip:b\.png: corrupt PNG \(truncated"):
+        png.decode_label_png(data[:-30], "sub.zip:b.png", decoder="fast")

@@ -90,6 +90,10 @@ def cli() -> None:
               help="A missing prediction: an error, or all pixels wrong [default: error].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
+@click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
+              expose_value=False, callback=lambda ctx, param, value: _set_decoder(value),
+              help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
+              "or Pillow for every file; all give identical arrays [default: auto].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the full result as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -97,10 +101,6 @@ def cli() -> None:
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
-@click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
-              expose_value=False, callback=lambda ctx, param, value: _set_decoder(value),
-              help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
-              "or Pillow for every file; all give identical arrays [default: auto].")
 def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
           per_image_path: Path | None, quiet: bool, jobs: int | None, class_names: Path | None,
           **options: Any) -> None:

@@ -75,6 +75,10 @@ def cli() -> None:
               path_type=Path), help="Ground truth: a folder, or a dataset root (VOC2012).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
               help="How the files are laid out and labelled.")
+@click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
+              expose_value=False, callback=lambda ctx, param, value: _set_decoder(value),
+              help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
+              "or Pillow for every file; all give identical arrays [default: auto].")
 @click.option("--split", default=None, help="Image list to score (voc: ImageSets/Segmentation/"
               "SPLIT.txt; default val when --gt is the VOC root).")
 @click.option("--num-classes", type=click.IntRange(min=1), default=None,
@@ -90,10 +94,6 @@ def cli() -> None:
               help="A missing prediction: an error, or all pixels wrong [default: error].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
-@click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
-              expose_value=False, callback=lambda ctx, param, value: _set_decoder(value),
-              help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
-              "or Pillow for every file; all give identical arrays [default: auto].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the full result as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),

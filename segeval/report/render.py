@@ -96,7 +96,7 @@ def per_image_text(rows: list[dict[str, Any]], path: Path) -> str:
     return to_json(rows) if path.suffix.lower() == ".json" else to_csv(rows)
 
 
-def write_files(outputs: dict[Path, str]) -> None:
+def write_files(outputs: dict[Path, str | bytes]) -> None:
     """Write every file, or none: all are rendered and staged first, then renamed into place.
 
     A path that is a symbolic link is written through to its target; a target that exists and is
@@ -107,7 +107,7 @@ def write_files(outputs: dict[Path, str]) -> None:
     umask = os.umask(0)
     os.umask(umask)
     staged: list[tuple[str, Path, Path]] = []
-    direct: list[tuple[Path, str]] = []
+    direct: list[tuple[Path, str | bytes]] = []
     try:
         for path, text in outputs.items():
             target = Path(os.path.realpath(path))
@@ -119,8 +119,8 @@ def write_files(outputs: dict[Path, str]) -> None:
             except OSError as e:
                 raise OSError(e.errno, e.strerror, str(path)) from None
             staged.append((tmp, target, path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(_encoded(text))
             os.chmod(tmp, 0o666 & ~umask)
         for tmp, target, path in staged:
             try:
@@ -128,9 +128,13 @@ def write_files(outputs: dict[Path, str]) -> None:
             except OSError as e:
                 raise OSError(e.errno, e.strerror, str(path)) from None
         for target, text in direct:
-            with open(target, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
+            with open(target, "wb") as f:
+                f.write(_encoded(text))
     finally:
         for tmp, _, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _encoded(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("utf-8")

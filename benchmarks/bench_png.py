@@ -8,7 +8,8 @@ ms per image, warm page cache):
 * ``instanceIds`` 16-bit grey (``*_gtFine_instanceIds.png``)        -> uint16
 * ``panoptic``    RGB (``*_gtFine_panoptic.png``) -> uint32 ids R + 256 G + 256^2 B
 
-cases: ``segeval fast`` (``read_label_png(p, decoder="fast")``), ``segeval pillow``
+cases: ``segeval fast`` (``read_label_png(p, decoder="fast")``), ``segeval fast/zlib`` (the
+same with the ``deflate`` package hidden: stdlib zlib inflates), ``segeval pillow``
 (``decoder="pillow"``), ``Pillow`` (``np.asarray(Image.open(p))``, plus the id packing for
 panoptic: the perf-anchors' reference) and, where installed, ``imagecodecs`` (``png_decode`` of
 the file's bytes, plus the packing). Every case must return the identical array before anything
@@ -31,6 +32,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -107,10 +109,25 @@ def pack_ids(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)
 
 
+def _without_deflate(fn: Callable[..., np.ndarray], *args: object, **kwargs: object) -> np.ndarray:
+    """``fn`` with the ``deflate`` package hidden: the reader falls back to stdlib zlib."""
+    saved = sys.modules.get("deflate")
+    sys.modules["deflate"] = None  # type: ignore[assignment]
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if saved is None:
+            del sys.modules["deflate"]
+        else:
+            sys.modules["deflate"] = saved
+
+
 def cases(kind: str) -> dict[str, Callable[[Path], np.ndarray]]:
     panoptic = kind == "panoptic"
     out: dict[str, Callable[[Path], np.ndarray]] = {
         "segeval fast": lambda p: read_label_png(p, panoptic=panoptic, decoder="fast"),
+        "segeval fast/zlib": lambda p: _without_deflate(read_label_png, p, panoptic=panoptic,
+                                                        decoder="fast"),
         "segeval pillow": lambda p: read_label_png(p, panoptic=panoptic, decoder="pillow"),
     }
     if panoptic:
@@ -230,7 +247,7 @@ def main() -> None:
             results[kind] = ms
             print(f"\n{kind} ({size:.0f} KB/file)")
             for name, v in ms.items():
-                print(f"  {name:<16} {v:7.2f} ms   {v / ms['Pillow']:5.2f}x Pillow")
+                print(f"  {name:<18} {v:7.2f} ms   {v / ms['Pillow']:5.2f}x Pillow")
         print("\ninflate only (IDAT stream -> known size), ms/image")
         inflate = {kind: bench_inflate(paths, args.repeat) for kind, paths in files.items()}
         print(f"  {'':<22}" + "".join(f"{kind:>13}" for kind in inflate))

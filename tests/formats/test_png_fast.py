@@ -63,6 +63,19 @@ def label_image(rng: np.random.Generator, h: int, w: int, channels: int, top: in
     return img.astype(np.uint16 if top > 256 else np.uint8)
 
 
+@pytest.fixture(params=["libdeflate", "deflate", "zlib"])
+def inflater(request, monkeypatch) -> str:
+    """Run a test through each inflate route: libdeflate into a reused buffer (ctypes), the
+    ``deflate`` package's API, stdlib zlib (``deflate`` hidden)."""
+    if request.param == "libdeflate":
+        assert png._libdeflate(), "libdeflate is not callable through ctypes here"
+    else:
+        monkeypatch.setattr(png, "_libdeflate_fn", False)
+    if request.param == "zlib":
+        monkeypatch.setitem(sys.modules, "deflate", None)  # import deflate -> ImportError
+    return request.param
+
+
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
@@ -93,7 +106,7 @@ def test_pillow_written_files(tmp_path: Path, mode: str, h: int, w: int) -> None
 
 
 @pytest.mark.parametrize("level", [0, 1, 9])
-def test_pillow_compression_levels_and_big_images(tmp_path: Path, level: int) -> None:
+def test_pillow_compression_levels_and_big_images(tmp_path: Path, level: int, inflater) -> None:
     rng = np.random.default_rng(level)
     arr = label_image(rng, 300, 517, 1, 34)[..., 0]
     Image.fromarray(arr).save(tmp_path / "l.png", compress_level=level)
@@ -146,7 +159,7 @@ def test_opencv_written_files(tmp_path: Path, h: int, w: int) -> None:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("filters", [0, 1, 2, 3, 4, (4, 2, 1, 3, 0)])
-def test_each_filter_type_forced(tmp_path: Path, kind: str, filters) -> None:
+def test_each_filter_type_forced(tmp_path: Path, kind: str, filters, inflater) -> None:
     colour, depth, channels, panoptic = KINDS[kind]
     rng = np.random.default_rng(7)
     for h, w in SIZES:
@@ -298,7 +311,7 @@ def test_bad_crcs(tmp_path: Path, good) -> None:
             read_label_png(path, decoder="fast")
 
 
-def test_wrong_image_data_length(tmp_path: Path, good) -> None:
+def test_wrong_image_data_length(tmp_path: Path, good, inflater) -> None:
     arr, _ = good
     h, w = arr.shape
     for name, size in (("short", (w, h + 1)), ("long", (w, h - 1)), ("wide", (w + 1, h))):
@@ -309,7 +322,7 @@ def test_wrong_image_data_length(tmp_path: Path, good) -> None:
             read_label_png(path, decoder="fast")
 
 
-def test_bad_zlib_stream_filter_byte_and_structure(tmp_path: Path, good) -> None:
+def test_bad_zlib_stream_filter_byte_and_structure(tmp_path: Path, good, inflater) -> None:
     arr, data = good
     at = idat_offset(data)
     # a bad Adler-32 (CRC made valid again): the inflater must notice
@@ -380,6 +393,26 @@ def test_without_libdeflate_zlib_gives_the_same(tmp_path: Path, good, monkeypatc
            + pngenc.chunk(b"IEND", b""))
     with pytest.raises(FileFormatError, match=r"cut\.png: corrupt PNG \(truncated image data"):
         read_label_png(write(tmp_path, "cut.png", cut), decoder="fast")
+
+
+def test_threads_share_nothing(tmp_path: Path) -> None:
+    """Decoding in threads (each has its own inflate buffer) gives Pillow's arrays, and a
+    returned array never aliases a buffer that a later call reuses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    paths, expected = [], []
+    for i in range(12):
+        h, w = int(rng.integers(200, 700)), int(rng.integers(300, 900))
+        arr = label_image(rng, h, w, 1, 30)[..., 0]
+        paths.append(write(tmp_path, f"t{i}.png", pngenc.encode(arr, pngenc.GREY,
+                                                                filters=(4, 2, 1))))
+        expected.append(arr)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda p: read_label_png(p, decoder="fast"), paths))
+            for g, e in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(g, e)
 
 
 # --- choosing the decoder ---------------------------------------------------------------------

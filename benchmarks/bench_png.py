@@ -110,12 +110,17 @@ def pack_ids(rgb: np.ndarray) -> np.ndarray:
 
 
 def _without_deflate(fn: Callable[..., np.ndarray], *args: object, **kwargs: object) -> np.ndarray:
-    """``fn`` with the ``deflate`` package hidden: the reader falls back to stdlib zlib."""
-    saved = sys.modules.get("deflate")
+    """``fn`` with libdeflate hidden (the ``deflate`` package and its library): the reader falls
+    back to stdlib zlib, as it does where ``deflate`` is not installed."""
+    from segeval.formats import png
+
+    saved, saved_fn = sys.modules.get("deflate"), png._libdeflate_fn
     sys.modules["deflate"] = None  # type: ignore[assignment]
+    png._libdeflate_fn = False
     try:
         return fn(*args, **kwargs)
     finally:
+        png._libdeflate_fn = saved_fn
         if saved is None:
             del sys.modules["deflate"]
         else:

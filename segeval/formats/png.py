@@ -11,8 +11,9 @@ Two decoders give the same arrays, bit for bit:
 
 * ``fast`` -- the kinds label maps use (8-bit grey or palette, 16-bit grey, 8-bit RGB/RGBA;
   not interlaced, not animated) are read here: the chunks are parsed and every CRC checked,
-  the IDAT stream is inflated by libdeflate (the ``deflate`` package; stdlib ``zlib`` when it
-  is missing) into a buffer of the size the header announces, and a compiled loop
+  the IDAT stream is inflated by libdeflate to exactly the size the header announces (called
+  through ctypes from the ``deflate`` package's extension, into a buffer each thread reuses;
+  else through the ``deflate`` API; else stdlib ``zlib``), and a compiled loop
   (:mod:`segeval.formats._png_jit`) undoes the row filters straight into the output array,
   byte-swapping 16-bit rows and packing RGB into ids in the same pass. Any other PNG goes to
   Pillow.
@@ -28,7 +29,8 @@ The fast path is stricter than Pillow about damage: a truncated file, a bad chun
 IDAT, which Pillow does not check), a missing IEND, image data that does not inflate to
 exactly the announced size or a bad Adler-32 are errors. A declared size over the
 decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS`` pixels, where Pillow refuses) is
-refused before anything is allocated.
+refused before anything is allocated. Decoding is thread-safe (the compiled loops release the
+GIL, and so does the ctypes call).
 """
 
 from __future__ import annotations

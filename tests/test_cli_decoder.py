@@ -4,6 +4,7 @@ the same result."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +52,23 @@ def test_unknown_decoder_is_a_usage_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "p"), "--gt",
                                  str(tmp_path / "p"), "--decoder", "libpng"])
     assert r.exit_code == 2 and "'libpng' is not one of" in r.output
+
+
+@pytest.mark.parametrize(("decoder", "cut"), [("fast", 20), ("auto", 20), ("fast", "half"),
+                                              ("pillow", "half")])
+def test_damaged_png_is_one_line_and_exit_1(tmp_path: Path, monkeypatch, decoder: str,
+                                            cut) -> None:
+    """Cut 20 bytes from the end (Adler-32, CRC, IEND: Pillow still reads it) or at half."""
+    monkeypatch.delenv(png.DECODER_ENV, raising=False)
+    labels = random_labels(np.random.default_rng(2), (30, 40), 5)
+    write_png(tmp_path / "gt" / "a.png", labels)
+    good = write_png(tmp_path / "pred" / "a.png", labels).read_bytes()
+    end = len(good) // 2 if cut == "half" else len(good) - cut
+    (tmp_path / "pred" / "a.png").write_bytes(good[:end])
+    r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "pred"), "--gt",
+                                 str(tmp_path / "gt"), "--num-classes", "5", "-q", "-j", "1",
+                                 "--decoder", decoder])
+    assert r.exit_code == 1, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.output
+    assert re.fullmatch(r"segeval: error: .*pred/a\.png: corrupt PNG \(.*\)", lines[0])

@@ -19,6 +19,7 @@ whenever the JIT is already loaded), as in :mod:`segeval.core.kernels`.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import NamedTuple
 
@@ -81,9 +82,16 @@ def count_cityscapes(
 def instance_tables(category_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For every possible instanceIds value ``k`` (0..65535): its label id ``k // 1000`` and that
     label's category index (``uint8``; label ids beyond the table get ``category_of``'s value for
-    them, normally 255)."""
+    them, normally 255). Read-only arrays, computed once per ``category_of`` table."""
+    return _instance_tables(np.asarray(category_of, np.uint8).tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _instance_tables(category_of: bytes) -> tuple[np.ndarray, np.ndarray]:
     label_of = (np.arange(65536) // INSTANCE_OFFSET).astype(np.uint8)
-    return label_of, category_of[label_of]
+    inst_cat = np.frombuffer(category_of, np.uint8)[label_of]
+    label_of.flags.writeable = inst_cat.flags.writeable = False
+    return label_of, inst_cat
 
 
 def compact(size: np.ndarray, tp: np.ndarray, cat_tp: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -13,6 +13,8 @@ from segeval.errors import UsageError
 ADAPTERS: dict[str, str] = {
     "voc": "segeval.formats.voc",
     "folder": "segeval.formats.folder",
+    "coco-panoptic": "segeval.formats.coco_panoptic",
+    "cityscapes-panoptic": "segeval.formats.cityscapes_panoptic",
 }
 
 

@@ -14,7 +14,8 @@ import click
 
 from segeval import __version__
 
-FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+# the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+FORMATS = ("voc", "folder", "coco-panoptic", "cityscapes-panoptic")
 
 
 NO_IGNORE = "none"
@@ -61,10 +62,11 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--pred", "pred", required=True, type=click.Path(exists=True, file_okay=False,
-              path_type=Path), help="Folder of predicted label PNGs.")
-@click.option("--gt", "gt", required=True, type=click.Path(exists=True, file_okay=False,
-              path_type=Path), help="Ground truth: a folder, or a dataset root (VOC2012).")
+@click.option("--pred", "pred", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Folder of predicted label PNGs (panoptic formats: the prediction JSON).")
+@click.option("--gt", "gt", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Ground truth: a folder, or a dataset root (VOC2012); panoptic formats: "
+              "the ground-truth JSON (cityscapes-panoptic: also the dataset root).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
               help="How the files are laid out and labelled.")
 @click.option("--split", default=None, help="Image list to score (voc: ImageSets/Segmentation/"
@@ -80,6 +82,12 @@ def cli() -> None:
               help="What a class absent from the ground truth counts as [default: nan].")
 @click.option("--missing", type=click.Choice(["error", "zero"]), default=None,
               help="A missing prediction: an error, or all pixels wrong [default: error].")
+@click.option("--gt-folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Panoptic formats: folder of ground-truth PNGs [default: the "
+              "--gt JSON path without .json].")
+@click.option("--pred-folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Panoptic formats: folder of predicted PNGs [default: the "
+              "--pred JSON path without .json].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -98,6 +106,7 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     Examples:
       segeval score --pred results/ --gt VOCdevkit/VOC2012 --format voc
       segeval score --pred preds/ --gt labels/ --num-classes 19 --json result.json
+      segeval score --format coco-panoptic --gt panoptic_val2017.json --pred pred.json
     """
     from segeval.errors import SegevalError
 

@@ -5,6 +5,7 @@ Public names (imported lazily, so that ``import segeval`` and the CLI start fast
     from segeval import confusion_matrix, ConfusionMatrix, SemanticResult
     from segeval import miou, iou, pixel_accuracy, mean_pixel_accuracy, fwiou, dice, mean_dice
     from segeval import evaluate, SegevalError
+    from segeval import panoptic_quality, PanopticStats, PanopticResult
 
 See ``docs/metrics.md`` for the formulas and the NaN / ignore rules.
 """
@@ -30,11 +31,16 @@ _LAZY = {
     "mean_dice": "segeval.arrays",
     "evaluate": "segeval.evaluate",
     "SegevalError": "segeval.errors",
+    "panoptic_quality": "segeval.core.panoptic",
+    "PanopticStats": "segeval.core.panoptic",
+    "PanopticResult": "segeval.core.panoptic",
 }
 
 __all__ = [
     "ConfusionMatrix",
     "MeanScore",
+    "PanopticResult",
+    "PanopticStats",
     "SegevalError",
     "SemanticResult",
     "__version__",
@@ -46,6 +52,7 @@ __all__ = [
     "mean_dice",
     "mean_pixel_accuracy",
     "miou",
+    "panoptic_quality",
     "pixel_accuracy",
 ]
 
@@ -61,6 +68,7 @@ if TYPE_CHECKING:
     )
     from segeval.core.confusion import ConfusionMatrix, SemanticResult, confusion_matrix
     from segeval.core.metrics import MeanScore
+    from segeval.core.panoptic import PanopticResult, PanopticStats, panoptic_quality
     from segeval.errors import SegevalError
     from segeval.evaluate import evaluate
 

@@ -110,15 +110,14 @@ def _pairs(gt_json: Path, pred_json: Path, gt_doc: dict[str, Any], pred_doc: dic
     if not gt_anns:
         raise DataError(f"{gt_json}: no annotations")
     extra = [i for i in pred_anns if i not in gt_anns]
+    absent = [i for i in gt_anns if i not in pred_anns]
+    hint = ""
+    if {str(i) for i in extra} & {str(i) for i in absent}:
+        hint = " (image ids differ in type: numbers vs strings)"
     if extra:
         raise DataError(f"{pred_json}: predictions for {len(extra)} images that are not in the "
-                        f"ground truth {gt_json.name} ({_names(extra)})")
-    absent = [i for i in gt_anns if i not in pred_anns]
+                        f"ground truth {gt_json.name} ({_names(extra)}){hint}")
     if absent and missing == "error":
-        hint = ""
-        by_text = {str(i): i for i in pred_anns}
-        if any(str(i) in by_text for i in absent):
-            hint = " (image ids differ in type: numbers vs strings)"
         raise MissingFileError(
             f"{pred_json}: no prediction for {len(absent)} of {len(gt_anns)} ground-truth "
             f"images ({_names(absent)}){hint}; use --missing zero to count them as missed"

@@ -96,10 +96,15 @@ def cli() -> None:
               help="Write the per-class table as CSV.")
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on Dask: 'dask-local' starts a local cluster, 'tcp://host:8786' uses an "
+              "existing one [default: this machine's cores].")
+@click.option("--save-state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the merged statistics (.npz) for 'segeval merge'.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
 def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
-          per_image_path: Path | None, quiet: bool, jobs: int | None, class_names: Path | None,
-          **options: Any) -> None:
+          per_image_path: Path | None, state_path: Path | None, quiet: bool, jobs: int | None,
+          class_names: Path | None, **options: Any) -> None:
     """Score predicted label maps against ground truth.
 
     \b
@@ -111,10 +116,7 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     from segeval.errors import SegevalError
 
     _setup_logging()
-    outputs = [p for p in (json_path, csv_path, per_image_path) if p is not None]
-    for path in outputs:
-        if not path.parent.is_dir():
-            _fail(Exception(f"{path}: the folder {path.parent} does not exist"), 2)
+    _check_outputs(json_path, csv_path, per_image_path, state_path)
     # format options the user set; the adapter refuses those it does not use
     options = {k: v for k, v in options.items() if v is not None}
     if options.get("ignore_index") == NO_IGNORE:
@@ -127,21 +129,77 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
         result = _run_score(pred, gt, fmt, options, jobs, per_image_path is not None, quiet)
     except SegevalError as e:
         _fail(e, e.exit_code)
+    _report(result, json_path, csv_path, per_image_path, state_path, quiet)
+
+
+def _check_outputs(*paths: Path | None) -> None:
+    """Usage errors for output paths, before any work: same file twice, no such folder."""
+    outputs = [p for p in paths if p is not None]
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        _fail(Exception("the output options must name different files"), 2)
+    for path in outputs:
+        if not path.parent.is_dir():
+            _fail(Exception(f"{path}: the folder {path.parent} does not exist"), 2)
+
+
+def _report(result: Any, json_path: Path | None, csv_path: Path | None,
+            per_image_path: Path | None, state_path: Path | None, quiet: bool) -> None:
+    """Write the requested files (all or none), then print the table unless ``quiet``."""
+    from segeval.errors import SegevalError
     from segeval.report import render
 
-    files: dict[Path, str] = {}
-    if json_path:
-        files[json_path] = render.to_json(result.to_dict())
-    if csv_path:
-        files[csv_path] = render.to_csv(result.per_class())
-    if per_image_path:
-        files[per_image_path] = render.per_image_text(result.per_image or [], per_image_path)
+    files: dict[Path, str | bytes] = {}
     try:
+        if json_path:
+            files[json_path] = render.to_json(result.to_dict())
+        if csv_path:
+            files[csv_path] = render.to_csv(result.per_class())
+        if per_image_path:
+            files[per_image_path] = render.per_image_text(result.per_image or [], per_image_path)
+        if state_path:
+            from segeval.state import state_bytes
+
+            files[state_path] = state_bytes(result)
         render.write_files(files)
+    except SegevalError as e:
+        _fail(e, e.exit_code)
     except OSError as e:
         _fail(Exception(f"{e.filename or 'output'}: cannot write ({e.strerror or e})"), 1)
     if not quiet:
         click.echo(render.table(result), nl=False)
+
+
+@cli.command()
+@click.argument("states", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the merged result as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the merged per-class table as CSV.")
+@click.option("--save-state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the merged statistics as one state file.")
+@click.option("--quiet", "-q", is_flag=True, help="No table on stdout.")
+def merge(states: tuple[Path, ...], json_path: Path | None, csv_path: Path | None,
+          state_path: Path | None, quiet: bool) -> None:
+    """Add up states saved by 'segeval score --save-state' (shards of one evaluation).
+
+    \b
+    Example:
+      segeval score --gt gt/ --pred shard1/ --num-classes 19 --save-state s1.npz
+      segeval score --gt gt/ --pred shard2/ --num-classes 19 --save-state s2.npz
+      segeval merge s1.npz s2.npz --json result.json
+    """
+    from segeval.errors import SegevalError
+
+    _setup_logging()
+    _check_outputs(json_path, csv_path, state_path)
+    try:
+        from segeval.state import merge_states
+
+        result = merge_states(list(states))
+    except SegevalError as e:
+        _fail(e, e.exit_code)
+    _report(result, json_path, csv_path, None, state_path, quiet)
 
 
 def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: int | None,
@@ -164,9 +222,19 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
         bar.close()
 
 
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="segeval")
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: click's usage errors, too, are one line on stderr."""
+    try:
+        code = cli.main(args=argv, prog_name="segeval", standalone_mode=False)
+    except click.UsageError as e:
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        _fail(Exception(e.format_message() + hint), e.exit_code)
+    except click.ClickException as e:
+        _fail(Exception(e.format_message()), e.exit_code)
+    except click.Abort:
+        click.echo("segeval: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

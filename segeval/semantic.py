@@ -30,7 +30,7 @@ class _Task:
     num_classes: int
     ignore_index: int | None
     class_names: tuple[str, ...]
-    absent: str
+    absent: metrics.Absent
     per_image: bool
 
 
@@ -44,16 +44,16 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
     if not task.per_image:
         return cm, None
-    absent = task.absent  # type: ignore[assignment]
+    miou = metrics.miou(cm, task.absent)
     row = {
         "image": pair.name,
         "missing": pair.pred is None,
         "valid_pixels": cm.total,
         "pixel_accuracy": metrics.pixel_accuracy(cm),
-        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, absent)),
-        "miou": float(metrics.miou(cm, absent)),
-        "mean_dice": float(metrics.mean_dice(cm, absent)),
-        "classes_averaged": metrics.miou(cm, absent).n,
+        "mean_pixel_accuracy": float(metrics.mean_pixel_accuracy(cm, task.absent)),
+        "miou": float(miou),
+        "mean_dice": float(metrics.mean_dice(cm, task.absent)),
+        "classes_averaged": miou.n,
     }
     return cm, row
 
@@ -77,8 +77,10 @@ def check_pairs(dataset: SemanticDataset, missing: Missing) -> None:
         log.warning("%d ground-truth images have no prediction and count as all wrong: %s",
                     len(absent), _names(absent))
     if dataset.extra_predictions:
-        log.warning("%d predictions have no ground truth and are ignored: %s",
-                    len(dataset.extra_predictions), _names(dataset.extra_predictions))
+        n = len(dataset.extra_predictions)
+        log.warning("%d prediction%s no ground truth and %s ignored: %s", n,
+                    "s have" if n > 1 else " has", "are" if n > 1 else "is",
+                    _names(dataset.extra_predictions))
 
 
 def evaluate_semantic(
@@ -91,6 +93,7 @@ def evaluate_semantic(
     ignore_index: int | None = 255,
     split: str | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
     missing: Missing = "error",
     absent: metrics.Absent = "nan",
     per_image: bool = False,
@@ -102,7 +105,8 @@ def evaluate_semantic(
 
     ``load`` is the adapter's pairing function; ``num_classes``, ``class_names``,
     ``ignore_index`` and ``split`` are passed to it. ``jobs`` worker processes decode and count
-    (default: all cores); ``missing="zero"`` counts a missing prediction as wrong for every pixel
+    (default: all cores) on the engine named by ``scheduler`` (default this machine; see
+    :mod:`segeval.engine`); ``missing="zero"`` counts a missing prediction as wrong for every pixel
     instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
     ``per_image=True`` fills ``result.per_image``. ``on_start(n)`` is called with the number of
     images before the work starts and ``progress(k)`` as images finish.
@@ -112,20 +116,41 @@ def evaluate_semantic(
     """
     reject_options(load.__module__.rsplit(".", 1)[-1], unused)
     metrics._check_absent(absent)
+    for folder, what in ((pred, "prediction"), (gt, "ground-truth")):
+        if not folder.is_dir():
+            raise MissingFileError(f"{folder}: no such {what} folder")
     dataset = load(pred, gt, split=split, num_classes=num_classes, class_names=class_names,
                    ignore_index=ignore_index)
     check_pairs(dataset, missing)
     task = _Task(dataset.num_classes, dataset.ignore_index, dataset.class_names, absent, per_image)
-    total = ConfusionMatrix(dataset.num_classes, dataset.ignore_index, dataset.class_names)
-    rows: list[dict[str, Any]] = []
     if on_start:
         on_start(len(dataset.pairs))
-    from segeval.engine.local import map_items
+    from segeval.engine import reduce_items
 
-    for cm, row in map_items(functools.partial(_score_pair, task), dataset.pairs, jobs=jobs,
-                             progress=progress):
-        total += cm
-        if row is not None:
-            rows.append(row)
+    total, rows = reduce_items(functools.partial(_score_pair, task), dataset.pairs,
+                               scheduler=scheduler, jobs=jobs, progress=progress)
     return total.result(absent, format=dataset.format, num_images=len(dataset.pairs),
                         per_image=rows if per_image else None)
+
+
+# ---------------------------------------------------------------- saved state (segeval.state)
+
+def state_of(result: SemanticResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings and arrays of a semantic result, for :mod:`segeval.state`."""
+    cm = result.confusion
+    settings = {"num_classes": cm.num_classes, "ignore_index": cm.ignore_index,
+                "class_names": list(cm.class_names), "absent": result.absent}
+    return settings, {"matrix": cm.matrix, "unassigned": cm.unassigned}
+
+
+def stats_from_state(settings: dict[str, Any], arrays: dict[str, Any]) -> ConfusionMatrix:
+    """The confusion matrix a state file holds."""
+    return ConfusionMatrix(settings["num_classes"], settings["ignore_index"],
+                           settings["class_names"], matrix=arrays["matrix"],
+                           unassigned=arrays["unassigned"])
+
+
+def result_from_state(stats: ConfusionMatrix, settings: dict[str, Any], fmt: str | None,
+                      num_images: int) -> SemanticResult:
+    """The result of merged states."""
+    return stats.result(settings["absent"], format=fmt, num_images=num_images)

@@ -115,7 +115,7 @@ def test_extra_predictions_are_a_warning(data) -> None:
     write_png(pred / "stray.png", np.zeros((3, 3)))
     r = score(pred, gt)
     assert r.exit_code == 0
-    assert "segeval: warning: 1 predictions have no ground truth and are ignored: stray.png" \
+    assert "segeval: warning: 1 prediction has no ground truth and is ignored: stray.png" \
         in r.stderr
 
 
@@ -162,6 +162,28 @@ def test_usage_errors_exit_2(data, tmp_path: Path) -> None:
     assert r.exit_code == 1 and "empty: no ground-truth PNG files found" in r.stderr
 
 
+def test_output_files_keep_links_permissions_and_must_differ(data, tmp_path: Path) -> None:
+    pred, gt, _ = data
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    r = score(pred, gt, "--json", link, "-q")
+    assert r.exit_code == 0 and link.is_symlink()
+    assert json.loads(real.read_text())["num_images"] == 5
+    assert (real.stat().st_mode & 0o777) == 0o666 & ~_umask()
+    r = score(pred, gt, "--json", tmp_path / "x", "--csv", tmp_path / "x")
+    assert r.exit_code == 2 and "must name different files" in r.stderr
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_ignore_index_none_and_class_names_file(data, tmp_path: Path) -> None:
     pred, gt, _ = data
     (tmp_path / "names.txt").write_text("road\ncar\nsky\ntree\n")
@@ -191,6 +213,17 @@ def test_installed_command_no_traceback_and_lazy_imports(data) -> None:
                            "--num-classes", "4"], capture_output=True, text=True)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    for args, message in [
+        (["score", "--pred", "/no/such", "--gt", str(gt)], "Invalid value for '--pred'"),
+        (["score", "--pred", str(pred), "--gt", str(gt), "--format", "kitti"], "'kitti' is not"),
+        (["score", "--pred", str(pred), "--gt", str(gt), "-j", "0"], "Invalid value for '--jobs'"),
+    ]:
+        proc = subprocess.run([str(exe), *args], capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith("segeval: error: ") and message in proc.stderr
+        assert "(see 'segeval score --help')" in proc.stderr
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "score" in proc.stdout
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("segeval, version ")
     code = ("import sys, segeval.cli; heavy = {'numpy', 'pandas', 'numba', 'PIL', 'pycocotools'}"

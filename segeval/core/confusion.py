@@ -375,7 +375,8 @@ class SemanticResult:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document ``segeval score --json`` writes."""
+        """The JSON document ``segeval score --json`` writes (``unassigned``: per class, the
+        valid ground-truth pixels whose prediction was no class, e.g. missing)."""
         return {
             "task": self.task,
             "format": self.format,
@@ -383,6 +384,7 @@ class SemanticResult:
             "metrics": self.metrics_dict(),
             "per_class": self.per_class(),
             "confusion_matrix": self.confusion.matrix.tolist(),
+            "unassigned": self.confusion.unassigned.tolist(),
         }
 
     def to_frame(self) -> pd.DataFrame:

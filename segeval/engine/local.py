@@ -8,6 +8,7 @@ is always closed, also on error: the first exception raised by a worker is re-ra
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -53,3 +54,30 @@ def map_items(
             yield result
             if progress:
                 progress(1)
+
+
+def reduce_chunks(
+    func: Callable[[Any], tuple[Any, Any]],
+    items: Sequence[Any],
+    *,
+    jobs: int | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+    scheduler: str | None = None,
+) -> tuple[Any, list[Any]]:
+    """The local engine of :func:`segeval.engine.reduce_items`: chunks over :func:`map_items`."""
+    from segeval.engine import chunked, merge, process_chunk
+
+    jobs = available_cores() if jobs is None else max(1, int(jobs))
+    if chunk_size is None:  # small chunks: a smooth progress bar, balanced workers
+        chunk_size = max(1, min(8, len(items) // (jobs * 4)))
+    chunks = chunked(items, chunk_size)
+    parts = map_items(functools.partial(process_chunk, func), chunks, jobs=jobs)
+    result = next(parts)
+    if progress:
+        progress(len(chunks[0]))
+    for chunk, part in zip(chunks[1:], parts, strict=True):
+        result = merge(result, part)
+        if progress:
+            progress(len(chunk))
+    return result

@@ -55,6 +55,9 @@ def load(
     if num_classes not in (None, len(CLASS_NAMES)):
         raise UsageError(f"the voc format has {len(CLASS_NAMES)} classes, not --num-classes "
                          f"{num_classes}")
+    if class_names is not None and len(class_names) != len(CLASS_NAMES):
+        raise UsageError(f"the voc format has {len(CLASS_NAMES)} classes, not the "
+                         f"{len(class_names)} names of the class-names file")
     pred, gt = Path(pred), Path(gt)
     root = _voc_root(gt)
     seg = root / "SegmentationClass" if root else gt

@@ -120,18 +120,45 @@ def per_image_text(rows: list[dict[str, Any]], path: Path) -> str:
     return to_json(rows) if path.suffix.lower() == ".json" else to_csv(rows)
 
 
-def write_files(outputs: dict[Path, str]) -> None:
-    """Write every file, or none: all are rendered first, then each is renamed into place."""
-    staged: list[tuple[str, Path]] = []
+def write_files(outputs: dict[Path, str | bytes]) -> None:
+    """Write every file, or none: all are rendered and staged first, then renamed into place.
+
+    A path that is a symbolic link is written through to its target; a target that exists and is
+    not a regular file (``/dev/stdout``, a pipe) is written directly. New files get the usual
+    permissions (``0o666`` less the umask). Raises ``OSError`` with ``filename`` set to the path
+    the caller gave.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    staged: list[tuple[str, Path, Path]] = []
+    direct: list[tuple[Path, str | bytes]] = []
     try:
         for path, text in outputs.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-            staged.append((tmp, path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-        for tmp, path in staged:
-            os.replace(tmp, path)
+            target = Path(os.path.realpath(path))
+            if target.exists() and not target.is_file():
+                direct.append((target, text))
+                continue
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(path)) from None
+            staged.append((tmp, target, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(_encoded(text))
+            os.chmod(tmp, 0o666 & ~umask)
+        for tmp, target, path in staged:
+            try:
+                os.replace(tmp, target)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(path)) from None
+        for target, text in direct:
+            with open(target, "wb") as f:
+                f.write(_encoded(text))
     finally:
-        for tmp, _ in staged:
+        for tmp, _, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _encoded(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("utf-8")

@@ -94,6 +94,10 @@ def test_voc_has_21_classes(tmp_path: Path) -> None:
     write_png(tmp_path / "gt/a.png", np.zeros((2, 2), np.uint8), "P")
     with pytest.raises(UsageError, match="21 classes"):
         evaluate(tmp_path / "gt", tmp_path / "gt", "voc", num_classes=19)
+    with pytest.raises(UsageError, match="not the 3 names of the class-names file"):
+        evaluate(tmp_path / "gt", tmp_path / "gt", "voc", class_names=("a", "b", "c"))
+    with pytest.raises(MissingFileError, match="nope: no such prediction folder"):
+        evaluate(tmp_path / "nope", tmp_path / "gt", "voc")
     assert len(voc.CLASS_NAMES) == 21 and voc.CLASS_NAMES[15] == "person"
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from segeval.errors import DataError, FileFormatError
 
 SCHEMA = "segeval-state/1"
-TASKS = {"semantic": "segeval.semantic"}
+TASKS = {"semantic": "segeval.semantic", "panoptic": "segeval.core.panoptic"}
 
 
 def state_bytes(result: Any) -> bytes:

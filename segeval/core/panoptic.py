@@ -742,3 +742,25 @@ def panoptic_quality(
     return PanopticStats(categories).update(
         pred, gt, pred_segments, gt_segments, ignore_index=ignore_index,
         crowd_instance=crowd_instance).result()
+
+
+# ---------------------------------------------------------------- saved state (segeval.state)
+
+
+def state_of(result: PanopticResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings (the category table) and arrays (the ``(5, C)`` counts) of a panoptic result,
+    for :mod:`segeval.state`."""
+    cats = [{"id": c.id, "name": c.name, "isthing": int(c.isthing)}
+            for c in result.stats.categories]
+    return {"categories": cats}, {"counts": result.stats.counts}
+
+
+def stats_from_state(settings: dict[str, Any], arrays: dict[str, Any]) -> PanopticStats:
+    """The statistics a state file holds."""
+    return PanopticStats(settings["categories"], counts=arrays["counts"])
+
+
+def result_from_state(stats: PanopticStats, settings: dict[str, Any], fmt: str | None,
+                      num_images: int) -> PanopticResult:
+    """The result of merged states."""
+    return stats.result(format=fmt, num_images=num_images)

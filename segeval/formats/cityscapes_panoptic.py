@@ -47,6 +47,7 @@ def evaluate(
     gt_folder: Path | None = None,
     pred_folder: Path | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
     missing: str = "error",
     per_image: bool = False,
     progress: Callable[[int], Any] | None = None,
@@ -60,5 +61,5 @@ def evaluate(
     return evaluate_files(FORMAT, json_path(pred, split, "prediction", dataset=False),
                           json_path(gt, split, "ground-truth", dataset=True),
                           gt_folder=gt_folder, pred_folder=pred_folder, jobs=jobs,
-                          missing=missing, per_image=per_image, progress=progress,
-                          on_start=on_start)
+                          scheduler=scheduler, missing=missing, per_image=per_image,
+                          progress=progress, on_start=on_start)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from segeval.core import panoptic
 from segeval.core.panoptic import PanopticResult, PanopticStats, Segments
 from segeval.errors import DataError, FileFormatError, MissingFileError, UsageError
@@ -143,24 +145,26 @@ def _pairs(gt_json: Path, pred_json: Path, gt_doc: dict[str, Any], pred_doc: dic
     return images
 
 
-def _score_image(num_categories: int, image: _Image) -> Any:
-    """Decode one image pair and count it (runs in a worker)."""
+def _score_image(categories: tuple[panoptic.Category, ...], per_image: bool,
+                 image: _Image) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Decode one image pair and count it (runs in a worker): the ``(5, C)`` counts of
+    :func:`segeval.core.panoptic.image_counts` and the per-image row when asked for."""
     from segeval.formats.png import read_label_png
 
     if image.pred is None or image.pred_png is None:
-        return panoptic.missing_counts(image.gt, num_categories)
-    gt = read_label_png(image.gt_png, panoptic=True)
-    pred = read_label_png(image.pred_png, panoptic=True)
-    return panoptic.image_counts(pred, gt, image.pred, image.gt, num_categories,
-                                 pred_name=str(image.pred_png), gt_name=str(image.gt_png))
-
-
-def _image_row(stats: PanopticStats, image: _Image, counts: Any) -> dict[str, Any]:
-    one = PanopticStats(stats.categories, counts=counts)
-    avg = panoptic.average(one)
-    return {"image": image.image_id, "missing": image.pred is None, "pq": avg.pq,
-            "sq": avg.sq, "rq": avg.rq, "n": avg.n, "tp": int(counts[panoptic.TP].sum()),
-            "fp": int(counts[panoptic.FP].sum()), "fn": int(counts[panoptic.FN].sum())}
+        counts = panoptic.missing_counts(image.gt, len(categories))
+    else:
+        gt = read_label_png(image.gt_png, panoptic=True)
+        pred = read_label_png(image.pred_png, panoptic=True)
+        counts = panoptic.image_counts(pred, gt, image.pred, image.gt, len(categories),
+                                       pred_name=str(image.pred_png), gt_name=str(image.gt_png))
+    if not per_image:
+        return counts, None
+    avg = panoptic.average(PanopticStats(categories, counts=counts))
+    row = {"image": image.image_id, "missing": image.pred is None, "pq": avg.pq,
+           "sq": avg.sq, "rq": avg.rq, "n": avg.n, "tp": int(counts[panoptic.TP].sum()),
+           "fp": int(counts[panoptic.FP].sum()), "fn": int(counts[panoptic.FN].sum())}
+    return counts, row
 
 
 def evaluate_files(
@@ -171,6 +175,7 @@ def evaluate_files(
     gt_folder: Path | None = None,
     pred_folder: Path | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
     missing: str = "error",
     per_image: bool = False,
     progress: Callable[[int], Any] | None = None,
@@ -179,7 +184,8 @@ def evaluate_files(
     """Score a COCO-panoptic prediction JSON (+ PNG folder) against the ground truth's.
 
     See the module docstring for the paths and checks; ``jobs`` worker processes (default all
-    cores) decode and count the images, and only the per-category counts come back, so memory
+    cores) decode and count the images on the engine named by ``scheduler`` (default this
+    machine; see :mod:`segeval.engine`), and only the per-category counts come back, so memory
     does not grow with the number of images. The result does not depend on ``jobs``.
     """
     if missing not in ("error", "zero"):
@@ -196,15 +202,11 @@ def evaluate_files(
     del gt_doc, pred_doc
     if on_start:
         on_start(len(images))
-    from segeval.engine.local import map_items
+    from segeval.engine import reduce_items
 
-    rows: list[dict[str, Any]] = []
-    work = functools.partial(_score_image, len(stats.categories))
-    for image, counts in zip(images, map_items(work, images, jobs=jobs, progress=progress),
-                             strict=True):
-        stats.add_counts(counts)
-        if per_image:
-            rows.append(_image_row(stats, image, counts))
+    work = functools.partial(_score_image, stats.categories, per_image)
+    total, rows = reduce_items(work, images, scheduler=scheduler, jobs=jobs, progress=progress)
+    stats.add_counts(total)
     return stats.result(format=fmt, num_images=len(images), per_image=rows if per_image else None)
 
 
@@ -215,6 +217,7 @@ def evaluate(
     gt_folder: Path | None = None,
     pred_folder: Path | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
     missing: str = "error",
     per_image: bool = False,
     progress: Callable[[int], Any] | None = None,
@@ -222,7 +225,7 @@ def evaluate(
     **unused: Any,
 ) -> PanopticResult:
     """Score ``pred`` (prediction JSON) against ``gt`` (ground-truth JSON); see the module
-    docstring. Options: ``gt_folder``, ``pred_folder``, ``jobs``, ``missing``
+    docstring. Options: ``gt_folder``, ``pred_folder``, ``jobs``, ``scheduler``, ``missing``
     (``"error"``/``"zero"``), ``per_image``, ``progress``, ``on_start``."""
     reject_options(FORMAT, unused)
     for path, flag in ((gt, "--gt"), (pred, "--pred")):
@@ -230,5 +233,6 @@ def evaluate(
             raise UsageError(f"{path}: {flag} must be the panoptic JSON file for the "
                              f"{FORMAT} format, not a folder")
     return evaluate_files(FORMAT, Path(pred), Path(gt), gt_folder=gt_folder,
-                          pred_folder=pred_folder, jobs=jobs, missing=missing,
-                          per_image=per_image, progress=progress, on_start=on_start)
+                          pred_folder=pred_folder, jobs=jobs, scheduler=scheduler,
+                          missing=missing, per_image=per_image, progress=progress,
+                          on_start=on_start)

@@ -271,3 +271,23 @@ def test_folders_can_be_given(pset, tmp_path: Path) -> None:
     expected = segeval.evaluate(pred, gt, "coco-panoptic", pred_folder=moved, jobs=1)
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["metrics"] == json.loads(json.dumps(expected.to_dict()["metrics"]))
+
+
+def test_saved_states_of_shards_merge_to_one_run(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    images = [random_image(rng) for _ in range(7)]
+    pred, gt = write_set(tmp_path / "all", images)
+    states = []
+    for k, part in enumerate((images[:3], images[3:])):
+        ids = list(range(1, 4)) if k == 0 else list(range(4, 8))
+        spred, sgt = write_set(tmp_path / f"s{k}", part, image_ids=ids)
+        states.append(tmp_path / f"s{k}.npz")
+        r = score(spred, sgt, "--save-state", states[-1], "-q")
+        assert r.exit_code == 0, r.stderr
+    out = tmp_path / "merged.json"
+    r = run("merge", *states, "--json", out, "-q")
+    assert r.exit_code == 0, r.stderr
+    whole = segeval.evaluate(pred, gt, "coco-panoptic", jobs=1)
+    merged = json.loads(out.read_text())
+    assert merged == json.loads(json.dumps(whole.to_dict()))
+    assert merged["num_images"] == 7 and merged["task"] == "panoptic"

@@ -47,9 +47,11 @@ file order, so its sums may differ from ours in the last bits).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -191,30 +193,31 @@ def segment_table(
 
 # ---------------------------------------------------------------------------------- kernel
 
-_lut: np.ndarray | None = None  # per process: 2^24 uint8, every entry _UNKNOWN between uses
+_luts: list[np.ndarray] = []  # per process: two 2^24 uint8 tables, all _UNKNOWN between uses
 
 
-def _lookup(ids: np.ndarray, seg_ids: np.ndarray) -> np.ndarray:
-    """Segment index per pixel as uint8: 0 VOID, 1..n the segments, 255 an id not in the table.
-
-    Needs ``n <= 254`` and ids in ``[0, 2^24)``; one gather through a per-process table.
-    """
-    global _lut
-    if _lut is None:
-        _lut = np.full(_LUT_IDS, _UNKNOWN, np.uint8)
-    lut = _lut
-    lut[VOID] = 0
-    lut[seg_ids] = np.arange(1, len(seg_ids) + 1, dtype=np.uint8)
+@contextlib.contextmanager
+def _tables(gt_ids: np.ndarray, pred_ids: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """The per-process lookup tables loaded with one image's segments: id -> 0 for VOID,
+    1..n for the segments in table order, 255 for any other id. Restored on exit."""
+    while len(_luts) < 2:
+        _luts.append(np.full(_LUT_IDS, _UNKNOWN, np.uint8))
+    loaded = []
     try:
-        return lut.take(ids)
+        for lut, ids in zip(_luts, (gt_ids, pred_ids), strict=True):
+            loaded.append((lut, ids))
+            lut[VOID] = 0
+            lut[ids] = np.arange(1, len(ids) + 1, dtype=np.uint8)
+        yield tuple(_luts)
     finally:
-        lut[seg_ids] = _UNKNOWN
-        lut[VOID] = _UNKNOWN
+        for lut, ids in loaded:
+            lut[ids] = _UNKNOWN
+            lut[VOID] = _UNKNOWN
 
 
 def _searchsorted_index(ids: np.ndarray, seg_ids: np.ndarray) -> np.ndarray:
-    """Like :func:`_lookup` for any ids and any number of segments: 0 VOID, 1..n segments,
-    n + 1 unknown (intp)."""
+    """Segment index per pixel for any ids and any number of segments (intp): 0 VOID, 1..n
+    the segments in table order, n + 1 an id that is not in the table."""
     n = len(seg_ids)
     order = np.argsort(seg_ids, kind="stable")
     ordered = seg_ids[order]
@@ -228,30 +231,66 @@ def _searchsorted_index(ids: np.ndarray, seg_ids: np.ndarray) -> np.ndarray:
     return index
 
 
-def _fits_lut(ids: np.ndarray) -> bool:
-    if ids.dtype in (np.uint8, np.uint16):
-        return True
-    if ids.size == 0:
+def _map_fits(ids: np.ndarray) -> bool:
+    if ids.dtype in (np.uint8, np.uint16) or ids.size == 0:
         return True
     return int(ids.min()) >= 0 and int(ids.max()) < _LUT_IDS
 
 
+def _table_fits(seg_ids: np.ndarray) -> bool:
+    return len(seg_ids) <= _LUT_MAX_SEGMENTS and (
+        seg_ids.size == 0 or (int(seg_ids.min()) > 0 and int(seg_ids.max()) < _LUT_IDS))
+
+
+def _use_jit(size: int) -> bool:
+    """The compiled kernel once Numba is loaded in this process (the fast PNG reader and the
+    confusion-matrix kernel load it), or for images big enough to repay loading it."""
+    if "numba" not in sys.modules:
+        from segeval.core.kernels import JIT_MIN_PIXELS
+
+        if size < JIT_MIN_PIXELS:
+            return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return False
+    return True
+
+
 def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
-                  gt_ids: np.ndarray) -> np.ndarray:
+                  gt_ids: np.ndarray, *, kernel: str = "auto") -> np.ndarray:
     """The ``(G + 2) x (P + 2)`` int64 pixel counts of every (ground truth, prediction) pair.
 
     Row / column 0 is VOID, ``1..G`` / ``1..P`` the segments in table order, the last row /
     column ids that are not in the table. ``pred`` and ``gt`` are integer id maps of one shape.
+    ``kernel``: ``"auto"``, ``"jit"`` (one compiled pass through two 2^24 lookup tables),
+    ``"table"`` (the same tables with NumPy gathers and one ``bincount``) or ``"general"``
+    (``searchsorted``, for any ids and any number of segments); all give the same counts.
     """
     g, p = len(gt_ids), len(pred_ids)
-    if g <= _LUT_MAX_SEGMENTS and p <= _LUT_MAX_SEGMENTS and _fits_lut(gt) and _fits_lut(pred):
-        code = _lookup(gt, gt_ids).astype(np.uint16)
-        code <<= 8
-        code |= _lookup(pred, pred_ids)
-        full = np.bincount(code.reshape(-1), minlength=1 << 16).reshape(256, 256)
-        rows = np.r_[0 : g + 1, _UNKNOWN]
-        cols = np.r_[0 : p + 1, _UNKNOWN]
-        return full[np.ix_(rows, cols)]
+    tables = _table_fits(gt_ids) and _table_fits(pred_ids)
+    if kernel == "auto":
+        kernel = "jit" if tables and _use_jit(gt.size) else "table" if tables else "general"
+    if kernel not in ("jit", "table", "general"):
+        raise ValueError(f"The 'kernel' parameter must be 'auto', 'jit', 'table' or 'general'. "
+                         f"Got {kernel!r} instead.")
+    keep = np.ix_(np.r_[0 : g + 1, _UNKNOWN], np.r_[0 : p + 1, _UNKNOWN])
+    if kernel == "jit" and tables:
+        from segeval.core._panoptic_jit import pair_counts
+
+        full = np.zeros((256, 256), np.int64)
+        with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
+            done = pair_counts(np.ascontiguousarray(gt).reshape(-1),
+                               np.ascontiguousarray(pred).reshape(-1), lut_g, lut_p, full)
+        if done:
+            return full[keep]
+        kernel = "general"  # an id outside the tables' range
+    if kernel in ("jit", "table") and tables and _map_fits(gt) and _map_fits(pred):
+        with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
+            code = lut_g.take(gt).astype(np.uint16)
+            code <<= 8
+            code |= lut_p.take(pred)
+        return np.bincount(code.reshape(-1), minlength=1 << 16).reshape(256, 256)[keep]
     gi = _searchsorted_index(gt, gt_ids)
     pi = _searchsorted_index(pred, pred_ids)
     gi *= p + 2

@@ -303,3 +303,36 @@ def test_result_document_and_frame() -> None:
     frame = r.to_frame()
     assert list(frame.index) == [1, 2, 7, 9]
     assert frame.loc[1, "tp"] == r.stats.tp[PERSON]
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.uint16, np.int32])
+def test_every_counting_kernel_gives_the_same_table(dtype) -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        im = random_image(rng)
+        if dtype in (np.uint16, np.int32):  # small ids that fit the dtype
+            remap = {s["id"]: k + 1 for k, s in enumerate(im.gt_segments)}
+            premap = {s["id"]: k + 1 for k, s in enumerate(im.pred_segments)}
+            gt = np.array([[remap.get(v, 0) for v in row] for row in im.gt.tolist()], dtype)
+            pred = np.array([[premap.get(v, 0) for v in row] for row in im.pred.tolist()], dtype)
+            gt_ids = np.array(list(remap.values()), np.int64)
+            pred_ids = np.array(list(premap.values()), np.int64)
+        else:
+            gt, pred = im.gt.astype(dtype), im.pred.astype(dtype)
+            gt_ids = np.array([s["id"] for s in im.gt_segments], np.int64)
+            pred_ids = np.array([s["id"] for s in im.pred_segments], np.int64)
+        gt_ids, pred_ids = gt_ids[:-1], pred_ids[1:]  # leave ids out: the "unknown" row/column
+        tables = [panoptic.intersections(pred, gt, pred_ids, gt_ids, kernel=k)
+                  for k in ("jit", "table", "general", "auto")]
+        for t in tables[1:]:
+            np.testing.assert_array_equal(t, tables[0])
+        assert tables[0].sum() == gt.size
+    # an id in a map beyond the tables' range makes the compiled pass fall back
+    big = np.array([[1 << 30, 1], [1, 0]], np.int64)
+    ids = np.array([1], np.int64)
+    jit = panoptic.intersections(big, big, ids, ids, kernel="jit")
+    np.testing.assert_array_equal(jit, panoptic.intersections(big, big, ids, ids,
+                                                              kernel="general"))
+    assert jit[-1, -1] == 1 and jit[1, 1] == 2
+    with pytest.raises(ValueError, match="'kernel' parameter"):
+        panoptic.intersections(big, big, ids, ids, kernel="fast")

@@ -51,6 +51,7 @@ import contextlib
 import logging
 import math
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -193,22 +194,23 @@ def segment_table(
 
 # ---------------------------------------------------------------------------------- kernel
 
-_luts: list[np.ndarray] = []  # per process: two 2^24 uint8 tables, all _UNKNOWN between uses
+_local = threading.local()  # per thread: two 2^24 uint8 tables, all _UNKNOWN between uses
 
 
 @contextlib.contextmanager
 def _tables(gt_ids: np.ndarray, pred_ids: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
-    """The per-process lookup tables loaded with one image's segments: id -> 0 for VOID,
+    """This thread's lookup tables loaded with one image's segments: id -> 0 for VOID,
     1..n for the segments in table order, 255 for any other id. Restored on exit."""
-    while len(_luts) < 2:
-        _luts.append(np.full(_LUT_IDS, _UNKNOWN, np.uint8))
+    luts = getattr(_local, "luts", None)
+    if luts is None:
+        luts = _local.luts = tuple(np.full(_LUT_IDS, _UNKNOWN, np.uint8) for _ in range(2))
     loaded = []
     try:
-        for lut, ids in zip(_luts, (gt_ids, pred_ids), strict=True):
+        for lut, ids in zip(luts, (gt_ids, pred_ids), strict=True):
             loaded.append((lut, ids))
             lut[VOID] = 0
             lut[ids] = np.arange(1, len(ids) + 1, dtype=np.uint8)
-        yield tuple(_luts)
+        yield luts
     finally:
         for lut, ids in loaded:
             lut[ids] = _UNKNOWN

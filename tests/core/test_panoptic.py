@@ -336,3 +336,24 @@ def test_every_counting_kernel_gives_the_same_table(dtype) -> None:
     assert jit[-1, -1] == 1 and jit[1, 1] == 2
     with pytest.raises(ValueError, match="'kernel' parameter"):
         panoptic.intersections(big, big, ids, ids, kernel="fast")
+
+
+def test_threads_do_not_share_lookup_tables() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    images = [random_image(rng) for _ in range(40)]
+    for kernel in ("table", "jit"):
+        def one(im, kernel=kernel):
+            gt_ids = np.array([s["id"] for s in im.gt_segments], np.int64)
+            pred_ids = np.array([s["id"] for s in im.pred_segments], np.int64)
+            return [panoptic.intersections(im.pred, im.gt, pred_ids, gt_ids, kernel=kernel)
+                    for _ in range(20)]
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(one, images))
+        for im, tables in zip(images, results, strict=True):
+            gt_ids = np.array([s["id"] for s in im.gt_segments], np.int64)
+            pred_ids = np.array([s["id"] for s in im.pred_segments], np.int64)
+            want = panoptic.intersections(im.pred, im.gt, pred_ids, gt_ids, kernel="general")
+            for t in tables:
+                np.testing.assert_array_equal(t, want)

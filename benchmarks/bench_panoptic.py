@@ -12,6 +12,9 @@ bench: 200 images 640x480, ~28 segments each) this times, in interleaved rounds,
   its only setting)
 * ``segeval, 1 proc``         -- ``segeval.evaluate(pred, gt, "coco-panoptic", jobs=1)``
 * ``segeval, all cores``      -- ``jobs=None``
+* ``segeval, 1 proc, what-if Pillow RGBX decoder`` -- segeval with its PNG reader swapped,
+  for this run only, for Pillow's RGBX buffer viewed as uint32 (what a packaged decoder gives
+  without an RGB -> id pass; identical ids)
 * ``decode only``             -- the reference's decode (Pillow + ``rgb2id``) and segeval's
   (``read_label_png(panoptic=True)``) of both PNGs of every image, 1 proc: the floor each
   pipeline sits on
@@ -72,6 +75,37 @@ def segeval_pq(base: Path, jobs: int | None):
                             "coco-panoptic", jobs=jobs)
 
 
+def pillow_rgbx_ids(path, *, panoptic: bool = True) -> np.ndarray:
+    """What-if decoder: Pillow keeps RGB as 4-byte RGBX internally, so ``tobytes("raw",
+    "RGBX")`` viewed as little-endian uint32 gives the ids without an RGB -> id pass."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        raw = im.tobytes("raw", "RGBX")
+        return np.frombuffer(raw, "<u4").reshape(im.height, im.width) & 0xFFFFFF
+
+
+@contextlib.contextmanager
+def decoder(read) -> object:
+    """Temporarily make ``read`` segeval's PNG reader (in this process and forked workers)."""
+    from segeval.formats import png
+
+    saved = png.read_label_png
+    png.read_label_png = read
+    try:
+        yield
+    finally:
+        png.read_label_png = saved
+
+
+def segeval_pq_rgbx(base: Path, jobs: int | None):
+    with decoder(pillow_rgbx_ids):
+        return segeval_pq(base, jobs)
+
+
 def decode_reference(base: Path, files: list[str]) -> None:
     from PIL import Image
 
@@ -124,12 +158,14 @@ def main(argv: list[str] | None = None) -> None:
     ref = reference_pq(base, multi=False)
     for jobs in (1, None):
         check_agreement(ref, segeval_pq(base, jobs))
+    check_agreement(ref, segeval_pq_rgbx(base, 1))
     print(f"agreement: PQ {ref['All']['pq']:.12f}  SQ {ref['All']['sq']:.12f}  "
           f"RQ {ref['All']['rq']:.12f}  n {ref['All']['n']}: identical counts, scores to 1e-12")
 
     cases: dict[str, Callable[[], object]] = {
         "reference, 1 proc": lambda: reference_pq(base, multi=False),
         "segeval, 1 proc": lambda: segeval_pq(base, 1),
+        "segeval, 1 proc, what-if Pillow RGBX decoder": lambda: segeval_pq_rgbx(base, 1),
         "reference, all cores": lambda: reference_pq(base, multi=True),
         "segeval, all cores": lambda: segeval_pq(base, None),
         "decode only: reference (Pillow + rgb2id), 1 proc": lambda: decode_reference(base, files),
@@ -155,12 +191,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  per core, 1 proc vs 1 proc (anchor 'PQ: panopticapi, 1 process'): {r1:.2f}x")
     print(f"  all cores vs the reference on all cores (its CLI default):         {ra:.2f}x")
     print(f"  segeval all cores vs reference 1 proc:                               {r1a:.2f}x")
+    rx = med["reference, 1 proc"] / med["segeval, 1 proc, what-if Pillow RGBX decoder"]
+    print(f"  per core with a what-if Pillow RGBX decoder instead of read_label_png: {rx:.2f}x")
     rest = (med["segeval, 1 proc"] - dec) / n * 1e3
     print(f"  segeval 1 proc spends {dec / med['segeval, 1 proc']:.0%} of its time decoding "
           f"({dec / n * 1e3:.2f} ms/img); the rest is {rest:.2f} ms/img")
     if a.json:
         a.json.write_text(json.dumps({"images": n, "median_s": med, "ratios": {
-            "per_core": r1, "all_cores": ra, "all_cores_vs_reference_1proc": r1a}}, indent=2))
+            "per_core": r1, "all_cores": ra, "all_cores_vs_reference_1proc": r1a,
+            "per_core_pillow_rgbx": rx}}, indent=2))
 
 
 if __name__ == "__main__":

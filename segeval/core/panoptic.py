@@ -194,27 +194,32 @@ def segment_table(
 
 # ---------------------------------------------------------------------------------- kernel
 
-_local = threading.local()  # per thread: two 2^24 uint8 tables, all _UNKNOWN between uses
+_local = threading.local()  # per thread: the two lookup tables, all "unknown" between uses
 
 
 @contextlib.contextmanager
 def _tables(gt_ids: np.ndarray, pred_ids: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
-    """This thread's lookup tables loaded with one image's segments: id -> 0 for VOID,
-    1..n for the segments in table order, 255 for any other id. Restored on exit."""
+    """This thread's lookup tables loaded with one image's segments, restored on exit.
+
+    Both have ``2^24 + 1`` entries, the last one always "unknown" (ids beyond the table are
+    clipped to it). Ground truth: ``uint16`` ``index << 8``; prediction: ``uint8`` ``index``;
+    index 0 for VOID, 1..n for the segments in table order, 255 for any other id. So
+    ``gt_table[g] | pred_table[p]`` is the pair's cell in a 256 x 256 count table.
+    """
     luts = getattr(_local, "luts", None)
     if luts is None:
-        luts = _local.luts = tuple(np.full(_LUT_IDS, _UNKNOWN, np.uint8) for _ in range(2))
-    loaded = []
+        luts = _local.luts = (np.full(_LUT_IDS + 1, _UNKNOWN << 8, np.uint16),
+                              np.full(_LUT_IDS + 1, _UNKNOWN, np.uint8))
+    lut_g, lut_p = luts
     try:
-        for lut, ids in zip(luts, (gt_ids, pred_ids), strict=True):
-            loaded.append((lut, ids))
-            lut[VOID] = 0
-            lut[ids] = np.arange(1, len(ids) + 1, dtype=np.uint8)
+        lut_g[VOID] = lut_p[VOID] = 0
+        lut_g[gt_ids] = np.arange(1, len(gt_ids) + 1, dtype=np.uint16) << 8
+        lut_p[pred_ids] = np.arange(1, len(pred_ids) + 1, dtype=np.uint8)
         yield luts
     finally:
-        for lut, ids in loaded:
-            lut[ids] = _UNKNOWN
-            lut[VOID] = _UNKNOWN
+        lut_g[gt_ids] = _UNKNOWN << 8
+        lut_p[pred_ids] = _UNKNOWN
+        lut_g[VOID], lut_p[VOID] = _UNKNOWN << 8, _UNKNOWN
 
 
 def _searchsorted_index(ids: np.ndarray, seg_ids: np.ndarray) -> np.ndarray:
@@ -233,10 +238,8 @@ def _searchsorted_index(ids: np.ndarray, seg_ids: np.ndarray) -> np.ndarray:
     return index
 
 
-def _map_fits(ids: np.ndarray) -> bool:
-    if ids.dtype in (np.uint8, np.uint16) or ids.size == 0:
-        return True
-    return int(ids.min()) >= 0 and int(ids.max()) < _LUT_IDS
+def _no_negative(ids: np.ndarray) -> bool:
+    return ids.dtype.kind in "ub" or ids.size == 0 or int(ids.min()) >= 0
 
 
 def _table_fits(seg_ids: np.ndarray) -> bool:
@@ -256,6 +259,18 @@ def _use_jit(size: int) -> bool:
         import numba  # noqa: F401
     except ImportError:  # pragma: no cover - numba is a dependency
         return False
+    return True
+
+
+def warm_jit() -> bool:
+    """Load the compiled kernel now (in a parent process, before workers are forked), so that
+    :func:`intersections` uses it for images of any size; ``False`` without Numba."""
+    try:
+        from segeval.core._panoptic_jit import pair_counts
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return False
+    ids = np.zeros(1, np.uint32)
+    pair_counts(ids, ids, np.zeros(2, np.uint16), np.zeros(2, np.uint8), np.zeros(1, np.int64))
     return True
 
 
@@ -280,18 +295,17 @@ def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
     if kernel == "jit" and tables:
         from segeval.core._panoptic_jit import pair_counts
 
-        full = np.zeros((256, 256), np.int64)
+        full = np.zeros(1 << 16, np.int64)
         with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
             done = pair_counts(np.ascontiguousarray(gt).reshape(-1),
                                np.ascontiguousarray(pred).reshape(-1), lut_g, lut_p, full)
         if done:
-            return full[keep]
-        kernel = "general"  # an id outside the tables' range
-    if kernel in ("jit", "table") and tables and _map_fits(gt) and _map_fits(pred):
+            return full.reshape(256, 256)[keep]
+        kernel = "general"  # a negative id
+    if kernel in ("jit", "table") and tables and _no_negative(gt) and _no_negative(pred):
         with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
-            code = lut_g.take(gt).astype(np.uint16)
-            code <<= 8
-            code |= lut_p.take(pred)
+            code = lut_g.take(gt, mode="clip")
+            code |= lut_p.take(pred, mode="clip")
         return np.bincount(code.reshape(-1), minlength=1 << 16).reshape(256, 256)[keep]
     gi = _searchsorted_index(gt, gt_ids)
     pi = _searchsorted_index(pred, pred_ids)

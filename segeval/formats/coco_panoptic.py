@@ -39,6 +39,10 @@ from segeval.errors import DataError, FileFormatError, MissingFileError, UsageEr
 from segeval.formats import log, reject_options
 
 FORMAT = "coco-panoptic"
+#: Load the compiled counting kernel before the work starts when the ground truth's images hold
+#: at least this many pixels in all (~440 COCO images): loading costs ~0.5 s, it saves ~2 ms
+#: per 640x480 image over the NumPy path.
+JIT_MIN_TOTAL_PIXELS = 1 << 27
 _SHOW = 5  # ids listed in a message about many images
 
 
@@ -199,7 +203,11 @@ def evaluate_files(
     gt_dir = png_folder(gt_json, gt_folder, "--gt-folder")
     pred_dir = png_folder(pred_json, pred_folder, "--pred-folder")
     images = _pairs(gt_json, pred_json, gt_doc, pred_doc, gt_dir, pred_dir, stats, missing)
+    pixels = sum(int(im.get("width", 0)) * int(im.get("height", 0))
+                 for im in gt_doc.get("images", []) if isinstance(im, dict))
     del gt_doc, pred_doc
+    if pixels >= JIT_MIN_TOTAL_PIXELS:
+        panoptic.warm_jit()
     if on_start:
         on_start(len(images))
     from segeval.engine import reduce_items

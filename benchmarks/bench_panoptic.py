@@ -172,34 +172,46 @@ def main(argv: list[str] | None = None) -> None:
         "decode only: segeval read_label_png, 1 proc": lambda: decode_segeval(base, files),
     }
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(a.repeat):
         for name, fn in cases.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
 
-    print(f"\nmedian of {a.repeat} interleaved rounds")
-    print(f"{'case':50s} {'s':>7s} {'ms/img':>8s} {'img/s':>7s}")
+    print(f"\nmedian of {a.repeat} interleaved rounds (load average before: "
+          f"{os.getloadavg()[0]:.1f} on {cores} cores)")
+    print(f"{'case':50s} {'wall s':>7s} {'ms/img':>8s} {'img/s':>7s} {'CPU ms/img':>11s}")
     for name, t in med.items():
-        print(f"{name:50s} {t:7.3f} {t / n * 1e3:8.2f} {n / t:7.1f}")
+        c = f"{med_cpu[name] / n * 1e3:11.2f}" if "all cores" not in name else f"{'-':>11s}"
+        print(f"{name:50s} {t:7.3f} {t / n * 1e3:8.2f} {n / t:7.1f} {c}")
+    print("(CPU: this process only, so shown for the 1-process cases; on a busy box it is the "
+          "steadier per-core figure)")
+    c1 = med_cpu["reference, 1 proc"] / med_cpu["segeval, 1 proc"]
+    cx = med_cpu["reference, 1 proc"] / med_cpu["segeval, 1 proc, what-if Pillow RGBX decoder"]
     r1 = med["reference, 1 proc"] / med["segeval, 1 proc"]
     ra = med["reference, all cores"] / med["segeval, all cores"]
     r1a = med["reference, 1 proc"] / med["segeval, all cores"]
     dec = med["decode only: segeval read_label_png, 1 proc"]
     print("\nratios (reference time / segeval time; > 1 = segeval faster)")
-    print(f"  per core, 1 proc vs 1 proc (anchor 'PQ: panopticapi, 1 process'): {r1:.2f}x")
+    print(f"  per core, 1 proc vs 1 proc (anchor 'PQ: panopticapi, 1 process'): {r1:.2f}x wall, "
+          f"{c1:.2f}x CPU")
     print(f"  all cores vs the reference on all cores (its CLI default):         {ra:.2f}x")
     print(f"  segeval all cores vs reference 1 proc:                               {r1a:.2f}x")
     rx = med["reference, 1 proc"] / med["segeval, 1 proc, what-if Pillow RGBX decoder"]
-    print(f"  per core with a what-if Pillow RGBX decoder instead of read_label_png: {rx:.2f}x")
+    print(f"  per core with a what-if Pillow RGBX decoder instead of read_label_png: {rx:.2f}x "
+          f"wall, {cx:.2f}x CPU")
     rest = (med["segeval, 1 proc"] - dec) / n * 1e3
     print(f"  segeval 1 proc spends {dec / med['segeval, 1 proc']:.0%} of its time decoding "
           f"({dec / n * 1e3:.2f} ms/img); the rest is {rest:.2f} ms/img")
     if a.json:
         a.json.write_text(json.dumps({"images": n, "median_s": med, "ratios": {
             "per_core": r1, "all_cores": ra, "all_cores_vs_reference_1proc": r1a,
-            "per_core_pillow_rgbx": rx}}, indent=2))
+            "per_core_pillow_rgbx": rx, "per_core_cpu": c1, "per_core_pillow_rgbx_cpu": cx},
+            "median_cpu_s": med_cpu}, indent=2))
 
 
 if __name__ == "__main__":

@@ -163,8 +163,9 @@ def segment_table(
         if not isinstance(s, Mapping) or "id" not in s or "category_id" not in s:
             raise DataError(f"{name}: segment #{k} needs 'id' and 'category_id' (got {s!r})")
         sid, cid = s["id"], s["category_id"]
-        if isinstance(sid, bool) or not isinstance(sid, int | np.integer):
-            raise DataError(f"{name}: segment id {sid!r} is not an integer")
+        if isinstance(sid, bool) or not isinstance(sid, int | np.integer) \
+                or not -(1 << 63) <= sid < 1 << 63:
+            raise DataError(f"{name}: segment id {sid!r} is not a 64-bit integer")
         sid = int(sid)
         if sid in seen:
             raise DataError(f"{name}: segment id {sid} appears twice in segments_info")
@@ -184,7 +185,7 @@ def segment_table(
             if area is None:
                 has_area = False
             elif isinstance(area, bool) or not isinstance(area, int | np.integer | float) \
-                    or area < 0 or area != int(area):
+                    or not math.isfinite(area) or area < 0 or area != int(area):
                 raise DataError(f"{name}: segment {sid} has area {area!r} (expected a pixel "
                                 f"count)")
             else:

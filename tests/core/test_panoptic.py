@@ -272,6 +272,12 @@ def test_array_errors_name_the_input() -> None:
         panoptic_quality(gt, gt, CATEGORIES, {1: 1, 2: 5}, good)
     with pytest.raises(DataError, match=r"gt: segment id 2 appears twice"):
         panoptic_quality(gt, gt, CATEGORIES, good, pred_info(good) + pred_info({2: 7}))
+    with pytest.raises(DataError, match=r"gt: segment 1 has area nan \(expected a pixel count"):
+        panoptic_quality(gt, gt, CATEGORIES, good, [{"id": 1, "category_id": 1,
+                                                     "area": float("nan")}, {"id": 2,
+                                                                             "category_id": 7}])
+    with pytest.raises(DataError, match=r"segment id '1' is not a 64-bit integer"):
+        panoptic_quality(gt, gt, CATEGORIES, {"1": 1}, good)
     with pytest.raises(DataError, match=r"segment id 0 is VOID"):
         panoptic_quality(gt, gt, CATEGORIES, {0: 1, **good}, good)
     with pytest.raises(SizeMismatchError, match=r"pred: shape \(1, 4\) does not match"):

@@ -5,6 +5,7 @@ Public names (imported lazily, so that ``import segeval`` and the CLI start fast
     from segeval import confusion_matrix, ConfusionMatrix, SemanticResult
     from segeval import miou, iou, pixel_accuracy, mean_pixel_accuracy, fwiou, dice, mean_dice
     from segeval import evaluate, SegevalError
+    from segeval import coco_mask_ap, InstanceResult
     from segeval import panoptic_quality, PanopticStats, PanopticResult
 
 See ``docs/metrics.md`` for the formulas and the NaN / ignore rules.
@@ -29,8 +30,10 @@ _LAZY = {
     "fwiou": "segeval.arrays",
     "dice": "segeval.arrays",
     "mean_dice": "segeval.arrays",
-    "evaluate": "segeval.evaluate",
+    "evaluate": "segeval.scoring",
     "SegevalError": "segeval.errors",
+    "coco_mask_ap": "segeval.core.instance",
+    "InstanceResult": "segeval.core.instance",
     "panoptic_quality": "segeval.core.panoptic",
     "PanopticStats": "segeval.core.panoptic",
     "PanopticResult": "segeval.core.panoptic",
@@ -38,12 +41,14 @@ _LAZY = {
 
 __all__ = [
     "ConfusionMatrix",
+    "InstanceResult",
     "MeanScore",
     "PanopticResult",
     "PanopticStats",
     "SegevalError",
     "SemanticResult",
     "__version__",
+    "coco_mask_ap",
     "confusion_matrix",
     "dice",
     "evaluate",
@@ -67,10 +72,11 @@ if TYPE_CHECKING:
         pixel_accuracy,
     )
     from segeval.core.confusion import ConfusionMatrix, SemanticResult, confusion_matrix
+    from segeval.core.instance import InstanceResult, coco_mask_ap
     from segeval.core.metrics import MeanScore
     from segeval.core.panoptic import PanopticResult, PanopticStats, panoptic_quality
     from segeval.errors import SegevalError
-    from segeval.evaluate import evaluate
+    from segeval.scoring import evaluate
 
 
 def __getattr__(name: str) -> Any:

@@ -14,8 +14,9 @@ import click
 
 from segeval import __version__
 
-# the keys of segeval.formats.registry.ADAPTERS (kept import-free)
-FORMATS = ("voc", "folder", "coco-panoptic", "cityscapes-panoptic")
+FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
+FORMATS += tuple(f for f in ("coco", "cityscapes") if f not in FORMATS)  # instance formats
+FORMATS += ("coco-panoptic", "cityscapes-panoptic")  # panoptic formats
 
 
 NO_IGNORE = "none"
@@ -63,10 +64,12 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--pred", "pred", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Folder of predicted label PNGs (panoptic formats: the prediction JSON).")
+              help="Folder of predicted label PNGs (coco: the results JSON file; panoptic "
+              "formats: the prediction JSON).")
 @click.option("--gt", "gt", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Ground truth: a folder, or a dataset root (VOC2012); panoptic formats: "
-              "the ground-truth JSON (cityscapes-panoptic: also the dataset root).")
+              help="Ground truth: a folder, or a dataset root (VOC2012); coco: the instances "
+              "JSON file; panoptic formats: the ground-truth JSON (cityscapes-panoptic: also "
+              "the dataset root).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
               help="How the files are laid out and labelled.")
 @click.option("--split", default=None, help="Image list to score (voc: ImageSets/Segmentation/"
@@ -90,27 +93,42 @@ def cli() -> None:
               "--pred JSON path without .json].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to count: cuda decodes on the CPU and counts on the GPU in batches "
+              "(needs pip install segeval[gpu]) [default: auto = cpu for files].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the full result as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-class table as CSV.")
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per image (CSV, or JSON if the name ends in .json).")
+@click.option("--task", type=click.Choice(["semantic", "panoptic", "instance"]), default=None,
+              help="Which evaluation of the format [default: semantic; coco: instance].")
+@click.option("--backend", type=click.Choice(["pycocotools", "faster"]), default=None,
+              help="Instance AP engine: pycocotools, or faster-coco-eval (same numbers; "
+              "pip install 'segeval[fast]') [default: pycocotools].")
+@click.option("--keep-bbox", is_flag=True, default=None,
+              help="Instance AP: keep the results' bbox, so that (as in raw pycocotools) box "
+              "areas decide small/medium/large [default: dropped, mask areas decide].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on Dask: 'dask-local' starts a local cluster, 'tcp://host:8786' uses an "
               "existing one [default: this machine's cores].")
 @click.option("--save-state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the merged statistics (.npz) for 'segeval merge'.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write plots (PNG) into this folder (needs the [plot] extra).")
 def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path | None,
           per_image_path: Path | None, state_path: Path | None, quiet: bool, jobs: int | None,
-          class_names: Path | None, **options: Any) -> None:
+          class_names: Path | None, plots_dir: Path | None = None, **options: Any) -> None:
     """Score predicted label maps against ground truth.
 
     \b
     Examples:
       segeval score --pred results/ --gt VOCdevkit/VOC2012 --format voc
       segeval score --pred preds/ --gt labels/ --num-classes 19 --json result.json
+      segeval score --format coco --gt instances.json --pred results.json
+      segeval score --format cityscapes --task instance --gt gtFine/val --pred results/
       segeval score --format coco-panoptic --gt panoptic_val2017.json --pred pred.json
     """
     from segeval.errors import SegevalError
@@ -118,10 +136,12 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
     _setup_logging()
     _check_outputs(json_path, csv_path, per_image_path, state_path)
     # format options the user set; the adapter refuses those it does not use
-    options = {k: v for k, v in options.items() if v is not None}
+    options = {k: v for k, v in options.items() if v is not None and v is not False}
     if options.get("ignore_index") == NO_IGNORE:
         options["ignore_index"] = None
     try:
+        if plots_dir is not None:
+            _check_plots_dir(plots_dir)
         if class_names is not None:
             from segeval.formats.folder import read_class_names
 
@@ -129,7 +149,7 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
         result = _run_score(pred, gt, fmt, options, jobs, per_image_path is not None, quiet)
     except SegevalError as e:
         _fail(e, e.exit_code)
-    _report(result, json_path, csv_path, per_image_path, state_path, quiet)
+    _report(result, json_path, csv_path, per_image_path, state_path, quiet, plots_dir=plots_dir)
 
 
 def _check_outputs(*paths: Path | None) -> None:
@@ -143,7 +163,8 @@ def _check_outputs(*paths: Path | None) -> None:
 
 
 def _report(result: Any, json_path: Path | None, csv_path: Path | None,
-            per_image_path: Path | None, state_path: Path | None, quiet: bool) -> None:
+            per_image_path: Path | None, state_path: Path | None, quiet: bool,
+            plots_dir: Path | None = None) -> None:
     """Write the requested files (all or none), then print the table unless ``quiet``."""
     from segeval.errors import SegevalError
     from segeval.report import render
@@ -160,6 +181,12 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
             from segeval.state import state_bytes
 
             files[state_path] = state_bytes(result)
+        if plots_dir is not None:
+            from segeval.report import plots
+
+            plots_dir.mkdir(exist_ok=True)
+            for name, data in plots.result_plots(result.to_dict()).items():
+                files[plots_dir / name] = data
         render.write_files(files)
     except SegevalError as e:
         _fail(e, e.exit_code)
@@ -167,6 +194,15 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
         _fail(Exception(f"{e.filename or 'output'}: cannot write ({e.strerror or e})"), 1)
     if not quiet:
         click.echo(render.table(result), nl=False)
+
+
+def _check_plots_dir(folder: Path) -> None:
+    """``score --plots``: matplotlib installed, and a folder that is or can be made there."""
+    from segeval.report.plots import require_matplotlib
+
+    require_matplotlib()
+    if (folder.exists() and not folder.is_dir()) or not folder.parent.is_dir():
+        _fail(Exception(f"{folder}: not a folder, nor one that can be made there"), 2)
 
 
 @cli.command()
@@ -206,7 +242,7 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
                per_image: bool, quiet: bool) -> Any:
     from tqdm import tqdm
 
-    from segeval.evaluate import evaluate
+    from segeval.scoring import evaluate
 
     tqdm.monitor_interval = 0  # no monitor thread: the engine forks worker processes
     bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,
@@ -220,6 +256,14 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
                         on_start=on_start, **options)
     finally:
         bar.close()
+
+
+# Commands defined in their own packages (click only at import; the work is imported lazily).
+from segeval.leaderboard.commands import register as _register_leaderboard  # noqa: E402
+from segeval.model.cli import model as _model_group  # noqa: E402
+
+_register_leaderboard(cli)  # segeval leaderboard, segeval codabench
+cli.add_command(_model_group)  # segeval model make-data | train | predict
 
 
 def main(argv: list[str] | None = None) -> None:

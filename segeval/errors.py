@@ -24,6 +24,10 @@ class UsageError(SegevalError):
     exit_code = 2
 
 
+class DeviceError(UsageError):
+    """The GPU was asked for but cannot be used: CuPy is not installed, or no CUDA device."""
+
+
 class DataError(SegevalError):
     """The input files or arrays are not what the evaluation needs (exit code 1)."""
 

@@ -42,10 +42,13 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         cm.update_missing(gt, gt_name=str(pair.gt))
     else:
         cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
-    if not task.per_image:
-        return cm, None
+    return cm, (_image_row(task, pair, cm) if task.per_image else None)
+
+
+def _image_row(task: _Task, pair: Pair, cm: ConfusionMatrix) -> dict[str, Any]:
+    """The per-image row of one pair's confusion matrix."""
     miou = metrics.miou(cm, task.absent)
-    row = {
+    return {
         "image": pair.name,
         "missing": pair.pred is None,
         "valid_pixels": cm.total,
@@ -55,7 +58,6 @@ def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any
         "mean_dice": float(metrics.mean_dice(cm, task.absent)),
         "classes_averaged": miou.n,
     }
-    return cm, row
 
 
 def _names(paths: list[Any]) -> str:
@@ -97,6 +99,7 @@ def evaluate_semantic(
     missing: Missing = "error",
     absent: metrics.Absent = "nan",
     per_image: bool = False,
+    device: str = "auto",
     progress: Callable[[int], Any] | None = None,
     on_start: Callable[[int], Any] | None = None,
     **unused: Any,
@@ -108,7 +111,9 @@ def evaluate_semantic(
     (default: all cores) on the engine named by ``scheduler`` (default this machine; see
     :mod:`segeval.engine`); ``missing="zero"`` counts a missing prediction as wrong for every pixel
     instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
-    ``per_image=True`` fills ``result.per_image``. ``on_start(n)`` is called with the number of
+    ``per_image=True`` fills ``result.per_image``. ``device="cuda"`` counts on the GPU of this
+    machine (decoding stays on the CPU; see :mod:`segeval.engine.gpu`); ``"auto"`` and ``"cpu"``
+    count on the CPU, where the decoded files are. ``on_start(n)`` is called with the number of
     images before the work starts and ``progress(k)`` as images finish.
 
     Raises :class:`~segeval.errors.SegevalError` (with the file named) for bad input; the
@@ -116,6 +121,12 @@ def evaluate_semantic(
     """
     reject_options(load.__module__.rsplit(".", 1)[-1], unused)
     metrics._check_absent(absent)
+    if device == "cuda":
+        from segeval.engine.gpu import check_cuda_options
+
+        check_cuda_options(scheduler)
+    elif device not in ("auto", "cpu"):
+        raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda', not {device!r}")
     for folder, what in ((pred, "prediction"), (gt, "ground-truth")):
         if not folder.is_dir():
             raise MissingFileError(f"{folder}: no such {what} folder")
@@ -127,8 +138,13 @@ def evaluate_semantic(
         on_start(len(dataset.pairs))
     from segeval.engine import reduce_items
 
-    total, rows = reduce_items(functools.partial(_score_pair, task), dataset.pairs,
-                               scheduler=scheduler, jobs=jobs, progress=progress)
+    if device == "cuda":
+        from segeval.engine.gpu import reduce_pairs_cuda
+
+        total, rows = reduce_pairs_cuda(task, dataset.pairs, jobs=jobs, progress=progress)
+    else:
+        total, rows = reduce_items(functools.partial(_score_pair, task), dataset.pairs,
+                                   scheduler=scheduler, jobs=jobs, progress=progress)
     return total.result(absent, format=dataset.format, num_images=len(dataset.pairs),
                         per_image=rows if per_image else None)
 

@@ -230,3 +230,10 @@ def test_installed_command_no_traceback_and_lazy_imports(data) -> None:
             " & set(sys.modules); print(sorted(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_public_evaluate_stays_a_function_after_the_cli_is_imported() -> None:
+    code = ("import segeval, segeval.cli, segeval.scoring; from segeval import evaluate; "
+            "print(callable(evaluate), callable(segeval.evaluate))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.split() == ["True", "True"], proc.stderr

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from segeval.core import metrics
+from segeval.core.device import check_device, label_arrays, require_cuda
 from segeval.core.kernels import count_pixels
+from segeval.core.kernels.xp import namespace_of
 from segeval.errors import LabelError, SizeMismatchError
 
 if TYPE_CHECKING:
@@ -70,6 +72,11 @@ class ConfusionMatrix:
         Optional ``C`` names, used in tables and reports (default ``"0" .. "C-1"``).
     matrix, unassigned:
         Optional starting counts, ``(C, C)`` and ``(C,)`` integers (e.g. a saved state).
+    device:
+        Where :meth:`update` counts: ``"auto"`` (default: where the input is; CuPy arrays and
+        CUDA tensors from any framework on their GPU, zero-copy through DLPack), ``"cpu"`` or
+        ``"cuda"`` (needs CuPy and a CUDA device, checked here: ``pip install segeval[gpu]``).
+        See :mod:`segeval.core.device`. The counts do not depend on it.
 
     >>> import numpy as np
     >>> cm = ConfusionMatrix(3)
@@ -91,8 +98,12 @@ class ConfusionMatrix:
         *,
         matrix: np.ndarray | None = None,
         unassigned: np.ndarray | None = None,
+        device: str = "auto",
     ) -> None:
         c = _check_num_classes(num_classes)
+        self.device = check_device(device)
+        if self.device == "cuda":
+            require_cuda("ConfusionMatrix(device='cuda')")
         if ignore_index is not None and not isinstance(ignore_index, int | np.integer):
             raise ValueError(
                 f"The 'ignore_index' parameter must be an integer or None. Got {ignore_index!r}."
@@ -144,7 +155,7 @@ class ConfusionMatrix:
             raise ValueError(
                 f"The 'invalid_pred' parameter must be 'error' or 'wrong'. Got {invalid_pred!r}."
             )
-        p, g = as_label_array(pred, "pred"), as_label_array(gt, "gt")
+        p, g = label_arrays(pred, gt, self.device)
         if p.shape != g.shape:
             raise SizeMismatchError(
                 f"{pred_name}: shape {p.shape} does not match the ground truth {gt_name} "
@@ -172,9 +183,9 @@ class ConfusionMatrix:
 
     def update_missing(self, gt: Any, *, gt_name: str = "gt") -> ConfusionMatrix:
         """Count every valid pixel of ``gt`` as wrong for every class (a missing prediction)."""
-        g = as_label_array(gt, "gt")
-        none = np.full(g.shape, self.num_classes, np.uint16 if self.num_classes < 65535
-                       else np.int64)
+        g = label_arrays(gt, gt, self.device)[1]
+        none = namespace_of(g).full(g.shape, self.num_classes,
+                                    np.uint16 if self.num_classes < 65535 else np.int64)
         return self.update(none, g, invalid_pred="wrong", gt_name=gt_name)
 
     def _check_compatible(self, other: object) -> ConfusionMatrix:
@@ -192,10 +203,12 @@ class ConfusionMatrix:
 
     def __add__(self, other: ConfusionMatrix) -> ConfusionMatrix:
         other = self._check_compatible(other)
-        return ConfusionMatrix(
+        total = ConfusionMatrix(
             self.num_classes, self.ignore_index, self.class_names,
             matrix=self.matrix + other.matrix, unassigned=self.unassigned + other.unassigned,
         )
+        total.device = self.device
+        return total
 
     def __iadd__(self, other: ConfusionMatrix) -> ConfusionMatrix:
         other = self._check_compatible(other)
@@ -217,8 +230,10 @@ class ConfusionMatrix:
 
     def copy(self) -> ConfusionMatrix:
         """An independent copy."""
-        return ConfusionMatrix(self.num_classes, self.ignore_index, self.class_names,
+        twin = ConfusionMatrix(self.num_classes, self.ignore_index, self.class_names,
                                matrix=self.matrix, unassigned=self.unassigned)
+        twin.device = self.device
+        return twin
 
     @property
     def total(self) -> int:
@@ -287,19 +302,20 @@ def confusion_matrix(
     ignore_index: int | None = 255,
     *,
     class_names: Sequence[str] | None = None,
+    device: str = "auto",
 ) -> ConfusionMatrix:
     """The confusion matrix of one image (``H x W``) or a batch (``N x H x W``).
 
     ``pred`` and ``gt`` hold class indices ``0 .. num_classes-1`` (any integer dtype, same
     shape); ground-truth pixels equal to ``ignore_index`` are dropped. Rows are ground truth,
-    columns prediction.
+    columns prediction. ``device`` is where to count (see :class:`ConfusionMatrix`).
 
     >>> import numpy as np
     >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2).matrix
     array([[1, 1],
            [0, 1]])
     """
-    return ConfusionMatrix(num_classes, ignore_index, class_names).update(pred, gt)
+    return ConfusionMatrix(num_classes, ignore_index, class_names, device=device).update(pred, gt)
 
 
 def _json_float(x: float) -> float | None:

@@ -57,7 +57,8 @@ array([0.75      , 0.66666667,        nan])
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
@@ -96,19 +97,37 @@ def _check_absent(absent: str) -> None:
         )
 
 
-def true_positives(cm: ConfusionMatrix) -> np.ndarray:
+@dataclass(frozen=True)
+class ClassCounts:
+    """Per-class counts, the only statistics the metrics need: ``tp``, ``gt``, ``pr``.
+
+    Arrays of shape ``(..., C)``: with a leading batch axis ``(B, C)`` every metric of this
+    module is computed for all ``B`` rows at once (per-class metrics give ``(B, C)``, means and
+    ``pixel_accuracy`` / ``fwiou`` give ``(B,)`` arrays instead of a float), e.g. for bootstrap
+    replicates.
+    """
+
+    tp: np.ndarray
+    gt: np.ndarray
+    pr: np.ndarray
+
+
+Stats = Union["ConfusionMatrix", ClassCounts]
+
+
+def true_positives(cm: Stats) -> np.ndarray:
     """``(C,)`` int64: pixels of each class predicted as that class (the diagonal)."""
-    return np.diagonal(cm.matrix).copy()
+    return cm.tp if isinstance(cm, ClassCounts) else np.diagonal(cm.matrix).copy()
 
 
-def gt_pixels(cm: ConfusionMatrix) -> np.ndarray:
+def gt_pixels(cm: Stats) -> np.ndarray:
     """``(C,)`` int64: valid ground-truth pixels of each class (row sums plus unassigned)."""
-    return cm.matrix.sum(axis=1) + cm.unassigned
+    return cm.gt if isinstance(cm, ClassCounts) else cm.matrix.sum(axis=1) + cm.unassigned
 
 
-def pred_pixels(cm: ConfusionMatrix) -> np.ndarray:
+def pred_pixels(cm: Stats) -> np.ndarray:
     """``(C,)`` int64: pixels predicted as each class, on valid ground truth (column sums)."""
-    return cm.matrix.sum(axis=0)
+    return cm.pr if isinstance(cm, ClassCounts) else cm.matrix.sum(axis=0)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, undefined: np.ndarray, absent: str,
@@ -124,13 +143,19 @@ def _ratio(num: np.ndarray, den: np.ndarray, undefined: np.ndarray, absent: str,
     return out
 
 
-def _mean(values: np.ndarray, absent: str) -> MeanScore:
-    defined = values[~np.isnan(values)]
-    value = float(defined.mean()) if defined.size else float("nan")
-    return MeanScore(value, int(defined.size), absent)
+def _mean(values: np.ndarray, absent: str) -> Any:
+    """Mean of the non-NaN values over the last axis: a MeanScore, or ``(B,)`` for a batch."""
+    if values.ndim > 1:
+        defined = ~np.isnan(values)
+        n = defined.sum(axis=-1)
+        total = np.where(defined, values, 0.0).sum(axis=-1)
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    defined_values = values[~np.isnan(values)]
+    value = float(defined_values.mean()) if defined_values.size else float("nan")
+    return MeanScore(value, int(defined_values.size), absent)
 
 
-def iou(cm: ConfusionMatrix, absent: Absent = "nan") -> np.ndarray:
+def iou(cm: Stats, absent: Absent = "nan") -> np.ndarray:
     """Per-class intersection over union, ``(C,)`` float64: ``TP / (TP + FP + FN)``.
 
     NaN where the class is absent from ground truth and prediction (see the module docstring for
@@ -141,50 +166,52 @@ def iou(cm: ConfusionMatrix, absent: Absent = "nan") -> np.ndarray:
     return _ratio(tp, union, union == 0, absent, gt)
 
 
-def miou(cm: ConfusionMatrix, absent: Absent = "nan") -> MeanScore:
+def miou(cm: Stats, absent: Absent = "nan") -> MeanScore:
     """Mean IoU over the classes whose IoU is defined; ``.n`` says how many."""
     return _mean(iou(cm, absent), absent)
 
 
-def class_accuracy(cm: ConfusionMatrix, absent: Absent = "nan") -> np.ndarray:
+def class_accuracy(cm: Stats, absent: Absent = "nan") -> np.ndarray:
     """Per-class pixel accuracy (recall), ``(C,)`` float64: ``TP / GT``; NaN where ``GT = 0``
     (0 under ``absent="zero"``)."""
     tp, gt = true_positives(cm), gt_pixels(cm)
     return _ratio(tp, gt, gt == 0, absent, gt)
 
 
-def mean_pixel_accuracy(cm: ConfusionMatrix, absent: Absent = "nan") -> MeanScore:
+def mean_pixel_accuracy(cm: Stats, absent: Absent = "nan") -> MeanScore:
     """MPA: mean of :func:`class_accuracy` over the classes where it is defined."""
     return _mean(class_accuracy(cm, absent), absent)
 
 
-def pixel_accuracy(cm: ConfusionMatrix) -> float:
+def pixel_accuracy(cm: Stats) -> Any:
     """PA: correctly classified valid pixels / all valid pixels; NaN when there are none."""
-    total = int(gt_pixels(cm).sum())
-    return float(true_positives(cm).sum() / total) if total else float("nan")
+    total, correct = gt_pixels(cm).sum(axis=-1), true_positives(cm).sum(axis=-1)
+    if np.ndim(total):
+        return np.where(total > 0, correct / np.maximum(total, 1), np.nan)
+    return float(correct / total) if total else float("nan")
 
 
-def fwiou(cm: ConfusionMatrix) -> float:
+def fwiou(cm: Stats) -> float:
     """Frequency-weighted IoU: ``sum_c (GT_c / N) IoU_c`` over classes with ground truth.
 
     Classes without ground truth weigh 0, so the absent policy does not matter. NaN when there
     are no valid pixels.
     """
     gt = gt_pixels(cm)
-    total = int(gt.sum())
-    if not total:
-        return float("nan")
-    present = gt > 0
-    return float(np.sum(gt[present] / total * iou(cm)[present]))
+    total = gt.sum(axis=-1, keepdims=True)
+    weighted = np.where(gt > 0, gt / np.maximum(total, 1) * iou(cm), 0.0).sum(axis=-1)
+    if gt.ndim > 1:
+        return np.where(total[..., 0] > 0, weighted, np.nan)
+    return float(weighted) if total[0] else float("nan")
 
 
-def dice(cm: ConfusionMatrix, absent: Absent = "nan") -> np.ndarray:
+def dice(cm: Stats, absent: Absent = "nan") -> np.ndarray:
     """Per-class Dice (F1), ``(C,)`` float64: ``2 TP / (GT + PR)``; NaN like :func:`iou`."""
     tp, gt, pr = true_positives(cm), gt_pixels(cm), pred_pixels(cm)
     den = gt + pr
     return _ratio(2 * tp, den, den == 0, absent, gt)
 
 
-def mean_dice(cm: ConfusionMatrix, absent: Absent = "nan") -> MeanScore:
+def mean_dice(cm: Stats, absent: Absent = "nan") -> MeanScore:
     """Mean Dice over the classes whose Dice is defined; ``.n`` says how many."""
     return _mean(dice(cm, absent), absent)

@@ -37,7 +37,7 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
 
         workers = jobs or available_cores()
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             yield client
         return

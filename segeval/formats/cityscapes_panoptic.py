@@ -22,6 +22,7 @@ from segeval.formats import reject_options
 from segeval.formats.coco_panoptic import evaluate_files
 
 FORMAT = "cityscapes-panoptic"
+TASK = "panoptic"  # what --task this module serves (segeval.formats.registry)
 
 
 def json_path(path: Path, split: str, what: str, *, dataset: bool) -> Path:

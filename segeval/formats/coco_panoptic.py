@@ -39,6 +39,7 @@ from segeval.errors import DataError, FileFormatError, MissingFileError, UsageEr
 from segeval.formats import log, reject_options
 
 FORMAT = "coco-panoptic"
+TASK = "panoptic"  # what --task this module serves (segeval.formats.registry)
 #: Load the compiled counting kernel before the work starts when the ground truth's images hold
 #: at least this many pixels in all (~440 COCO images): loading costs ~0.5 s, it saves ~2 ms
 #: per 640x480 image over the NumPy path.

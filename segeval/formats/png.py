@@ -25,8 +25,6 @@ _INDEX_MODES = {"P": np.uint8, "L": np.uint8, "1": np.uint8, "I;16": np.uint16,
 
 def read_label_png(path: str | os.PathLike[str], *, panoptic: bool = False) -> np.ndarray:
     """Decode one label PNG into an ``H x W`` integer array (see the module docstring)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -35,6 +33,15 @@ def read_label_png(path: str | os.PathLike[str], *, panoptic: bool = False) -> n
         raise MissingFileError(f"{path}: no such file") from None
     except OSError as e:
         raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
+    return decode_label_png(data, str(path), panoptic=panoptic)
+
+
+def decode_label_png(data: bytes, name: str, *, panoptic: bool = False) -> np.ndarray:
+    """Decode the bytes of one label PNG (read from ``name``: a file, a zip member) like
+    :func:`read_label_png`; errors name ``name``."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = name
     if not data.startswith(PNG_SIGNATURE):
         raise FileFormatError(f"{path}: not a PNG file (the PNG signature is missing)")
     import io

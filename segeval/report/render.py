@@ -84,7 +84,36 @@ def panoptic_table(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES = {"semantic": semantic_table, "panoptic": panoptic_table}
+
+def instance_table(result: Any) -> str:
+    """COCO mask AP: the categories with ground truth or detections, then the 12 numbers."""
+    rows = [("id", "category", "AP", "AP50", "AP75", "AR100", "GT", "dets")]
+    shown = [r for r in result.per_class() if r["num_gt"] or r["num_dt"]]
+    for r in shown:
+        rows.append((str(r["id"]), r["name"], _fmt(r["AP"]), _fmt(r["AP50"]), _fmt(r["AP75"]),
+                     _fmt(r["AR100"]), str(r["num_gt"]), str(r["num_dt"])))
+    lines = aligned(rows)
+    hidden = len(result.categories) - len(shown)
+    if hidden:
+        lines.append(f"({hidden} categories without ground truth or detections not shown)")
+    m, s = result.metrics, result.settings
+    area = ("box areas (bbox kept)" if s["detection_area"] == "bbox" else
+            f"mask areas ({s['bboxes_dropped']} bbox dropped)" if s["bboxes_dropped"]
+            else "mask areas")
+    lines += [
+        "",
+        f"images {result.num_images}   ground truth {result.num_gt} (non-crowd)   "
+        f"detections {result.num_dt}   backend {result.backend}",
+        f"AP     {_fmt(m['AP'])}   AP50  {_fmt(m['AP50'])}   AP75   {_fmt(m['AP75'])}",
+        f"APs    {_fmt(m['APs'])}   APm   {_fmt(m['APm'])}   APl    {_fmt(m['APl'])}",
+        f"AR1    {_fmt(m['AR1'])}   AR10  {_fmt(m['AR10'])}   AR100  {_fmt(m['AR100'])}",
+        f"ARs    {_fmt(m['ARs'])}   ARm   {_fmt(m['ARm'])}   ARl    {_fmt(m['ARl'])}",
+        f"detection sizes from {area}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+TABLES = {"semantic": semantic_table, "instance": instance_table, "panoptic": panoptic_table}
 
 
 def to_json(document: Any) -> str:

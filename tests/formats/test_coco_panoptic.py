@@ -306,3 +306,19 @@ def test_big_sets_load_the_compiled_kernel_first(tmp_path: Path, monkeypatch) ->
     assert "segeval.core._panoptic_jit" in sys.modules
     for k, c in enumerate(CATEGORIES):
         assert (r.stats.tp[k], r.stats.fp[k], r.stats.fn[k]) == ref.counts[c["id"]][:3]
+
+
+def test_task_panoptic_of_the_coco_and_cityscapes_formats(conformance: Path, pset,
+                                                          tmp_path: Path) -> None:
+    suite = conformance / "cityscapes"
+    want = load_expected(suite)["cases"]["panoptic"]["expected"]["All"]["pq"]
+    r = run("score", "--format", "cityscapes", "--task", "panoptic", "--gt", suite, "--pred",
+            suite / "results_panoptic", "--json", tmp_path / "r.json", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["metrics"]["pq"] == pytest.approx(
+        want, abs=1e-6)
+    pred, gt = pset
+    by_task = segeval.evaluate(pred, gt, "coco", task="panoptic", jobs=1)
+    assert by_task.to_dict() == segeval.evaluate(pred, gt, "coco-panoptic", jobs=1).to_dict()
+    r = score(pred, gt, "--task", "instance")
+    assert r.exit_code == 2 and "does panoptic evaluation" in r.stderr

@@ -8,8 +8,10 @@ One entry point, :func:`count_pixels`, chooses an implementation:
 * ``jit`` -- Numba loops (one load-increment-store per pixel, about the cost of reading the
   bytes): used for inputs of at least :data:`JIT_MIN_PIXELS` pixels, or for any size once the
   JIT is loaded in the process.
+* ``cuda`` -- for CuPy arrays (always chosen for them): the shared-memory GPU kernel of
+  :mod:`segeval.core.kernels.cuda`; the table comes back to the host.
 
-Both return the same integers, always.
+All return the same integers, always.
 """
 
 from __future__ import annotations
@@ -51,8 +53,16 @@ def count_pixels(
 ) -> PixelCounts:
     """Count (ground truth, prediction) pairs of two integer arrays of the same shape.
 
-    ``kernel`` is ``"auto"`` (see the module docstring), ``"reference"`` or ``"jit"``.
+    ``kernel`` is ``"auto"`` (see the module docstring), ``"reference"``, ``"jit"`` or
+    ``"cuda"``. CuPy arrays always go to ``"cuda"``.
     """
+    if kernel == "cuda" or type(gt).__module__.startswith("cupy"):
+        try:
+            from segeval.core.kernels.cuda import count_pixels_cuda
+        except ImportError:  # no usable numba.cuda: CuPy's bincount gives the same integers
+            from segeval.core.kernels.xp import count_pixels_xp as count_pixels_cuda
+
+        return count_pixels_cuda(pred, gt, num_classes, ignore_index)
     if kernel == "auto":
         loaded = "segeval.core.kernels.jit" in sys.modules
         kernel = "jit" if loaded or gt.size >= JIT_MIN_PIXELS else "reference"
@@ -67,7 +77,8 @@ def count_pixels(
 
         return count_pixels_reference(pred, gt, num_classes, ignore_index)
     raise ValueError(
-        f"The 'kernel' parameter must be 'auto', 'reference' or 'jit'. Got {kernel!r} instead."
+        f"The 'kernel' parameter must be 'auto', 'reference', 'jit' or 'cuda'. "
+        f"Got {kernel!r} instead."
     )
 
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from segeval.errors import UsageError
 from segeval.formats.registry import get_adapter
 
 
@@ -27,7 +28,9 @@ def evaluate(
 ) -> Any:
     """Score the predictions at ``pred`` against the ground truth at ``gt``.
 
-    ``format`` names the adapter (``"voc"``, ``"folder"``, ...). Options common to all formats:
+    ``format`` names the adapter (``"voc"``, ``"folder"``, ``"coco"``, ...); ``task``
+    (``"semantic"``, ``"panoptic"``, ``"instance"``) picks one of a format's evaluations, e.g.
+    ``format="cityscapes", task="instance"``. Options common to all formats:
     ``jobs`` (worker processes, default all cores), ``per_image`` (fill ``result.per_image``),
     ``progress(k)`` and ``on_start(n)`` callbacks. Semantic formats also take ``num_classes``,
     ``class_names``, ``ignore_index``, ``split``, ``missing`` (``"error"`` or ``"zero"``) and
@@ -39,7 +42,15 @@ def evaluate(
         result = segeval.evaluate("examples/voc/predictions", "examples/voc/VOC2012", "voc")
         print(result.miou, result.miou.n)
     """
-    adapter = get_adapter(format)
+    task = options.pop("task", None)
+    adapter = get_adapter(format, task)
+    adapter_task = getattr(adapter, "TASK", None)
+    if task is not None and task != (adapter_task or task):
+        raise UsageError(f"--task {task}: the {format} format does {adapter_task} evaluation")
+    if task not in (None, "semantic") and adapter_task is None:
+        if not hasattr(adapter, "evaluate"):
+            raise UsageError(f"--task {task}: the {format} format has only semantic evaluation")
+        options["task"] = task  # the adapter decides
     if hasattr(adapter, "evaluate"):
         return adapter.evaluate(Path(pred), Path(gt), **options)
     from segeval.semantic import evaluate_semantic

@@ -1,0 +1,94 @@
+"""Bootstrap over images: seeded resampling, intervals checked against scipy.stats.bootstrap,
+intervals that contain the estimate and shrink with more images, paired comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from segeval.leaderboard import bootstrap
+
+
+def ratio(sums: np.ndarray) -> np.ndarray:
+    """A ratio-of-sums statistic, like pixel accuracy: column 0 / column 1."""
+    return sums[:, 0] / sums[:, 1]
+
+
+def per_image_rows(rng: np.random.Generator, n: int, accuracy: float) -> np.ndarray:
+    pixels = rng.integers(500, 2000, n)
+    correct = rng.binomial(pixels, rng.beta(20 * accuracy, 20 * (1 - accuracy), n))
+    return np.column_stack([correct, pixels]).astype(np.int64)
+
+
+def test_weights_are_resamples_and_seeded() -> None:
+    blocks = list(bootstrap.resample_weights(7, 600, seed=5))
+    assert [b.shape for b in blocks] == [(250, 7), (250, 7), (100, 7)]
+    w = np.vstack(blocks)
+    assert np.all(w.sum(axis=1) == 7) and np.all(w >= 0) and np.all(w == np.round(w))
+    assert np.array_equal(w, np.vstack(list(bootstrap.resample_weights(7, 600, seed=5))))
+    assert not np.array_equal(w, np.vstack(list(bootstrap.resample_weights(7, 600, seed=6))))
+    # each image is drawn with probability 1/n: mean weight 1
+    assert w.mean(axis=0) == pytest.approx(np.ones(7), abs=0.1)
+
+
+def test_interval_agrees_with_scipy_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    rows = per_image_rows(rng, 60, 0.8)
+    reps = bootstrap.replicate_matrix([rows], ratio, resamples=4000, seed=1)[:, 0]
+    low, high = bootstrap.percentile_interval(reps, 0.95)
+
+    def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        picked = rows[idx.astype(int)]
+        return picked[..., 0].sum(axis=-1) / picked[..., 1].sum(axis=-1)
+
+    ref = stats.bootstrap((np.arange(len(rows)),), statistic, vectorized=True, n_resamples=4000,
+                          confidence_level=0.95, method="percentile", random_state=2)
+    width = high - low
+    assert ref.confidence_interval.low == pytest.approx(low, abs=0.1 * width)
+    assert ref.confidence_interval.high == pytest.approx(high, abs=0.1 * width)
+    assert np.std(reps) == pytest.approx(ref.standard_error, rel=0.1)
+
+
+def test_interval_contains_the_estimate_and_shrinks_with_more_images() -> None:
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (20, 80, 320):
+        rows = per_image_rows(rng, n, 0.7)
+        point = ratio(rows.sum(axis=0, keepdims=True).astype(float))[0]
+        reps = bootstrap.replicate_matrix([rows], ratio, resamples=1000, seed=0)[:, 0]
+        low, high = bootstrap.percentile_interval(reps, 0.95)
+        assert low < point < high
+        widths.append(high - low)
+    assert widths[0] > 1.5 * widths[1] > 2.25 * widths[2]
+
+
+def test_paired_comparison() -> None:
+    rng = np.random.default_rng(2)
+    strong = per_image_rows(rng, 40, 0.8)
+    weak = strong.copy()
+    weak[:, 0] = weak[:, 0] * 0.9  # worse on every image
+    reps = bootstrap.replicate_matrix([strong, weak, strong], ratio, resamples=500, seed=0)
+    assert bootstrap.beats_fraction(reps[:, 1], reps[:, 0]) == 0.0
+    assert bootstrap.beats_fraction(reps[:, 0], reps[:, 1]) == 1.0
+    assert bootstrap.beats_fraction(reps[:, 2], reps[:, 0]) == 0.0  # a tie never beats
+    # two submissions of equal quality with independent errors: a coin flip
+    a, b = per_image_rows(rng, 200, 0.7), per_image_rows(rng, 200, 0.7)
+    b[:, 1] = a[:, 1]
+    b[:, 0] = rng.binomial(a[:, 1], a[:, 0] / a[:, 1])
+    reps = bootstrap.replicate_matrix([a, b], ratio, resamples=1000, seed=0)
+    assert 0.0 < bootstrap.beats_fraction(reps[:, 1], reps[:, 0]) < 1.0
+
+
+def test_replicates_do_not_depend_on_the_other_submissions() -> None:
+    rng = np.random.default_rng(4)
+    a, b = per_image_rows(rng, 30, 0.6), per_image_rows(rng, 30, 0.9)
+    alone = bootstrap.replicate_matrix([a], ratio, resamples=300, seed=0)
+    both = bootstrap.replicate_matrix([b, a], ratio, resamples=300, seed=0)
+    assert np.array_equal(alone[:, 0], both[:, 1])
+
+
+def test_nan_replicates_are_left_out() -> None:
+    assert bootstrap.percentile_interval(np.array([np.nan, 0.5, 0.5])) == (0.5, 0.5)
+    low, high = bootstrap.percentile_interval(np.array([np.nan]))
+    assert np.isnan(low) and np.isnan(high)

@@ -38,6 +38,14 @@ class IgnoreIndex(click.ParamType):
             self.fail(f"{value!r} is not an integer or 'none'", param, ctx)
 
 
+def _set_decoder(decoder: str | None) -> None:
+    """``--decoder``: set through the environment, so that every worker process sees it."""
+    if decoder is not None:
+        from segeval.formats.png import set_decoder
+
+        set_decoder(decoder)  # type: ignore[arg-type]
+
+
 def _fail(err: Exception, code: int) -> None:
     click.echo(f"segeval: error: {err}", err=True)
     sys.exit(code)
@@ -72,6 +80,10 @@ def cli() -> None:
               "the dataset root).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
               help="How the files are laid out and labelled.")
+@click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
+              expose_value=False, callback=lambda ctx, param, value: _set_decoder(value),
+              help="PNG decoder: the fast reader (auto: for images of 0.5 MB of pixels or more), "
+              "or Pillow for every file; all give identical arrays [default: auto].")
 @click.option("--split", default=None, help="Image list to score (voc: ImageSets/Segmentation/"
               "SPLIT.txt; default val when --gt is the VOC root).")
 @click.option("--num-classes", type=click.IntRange(min=1), default=None,

@@ -252,22 +252,12 @@ def merge(states: tuple[Path, ...], json_path: Path | None, csv_path: Path | Non
 
 def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: int | None,
                per_image: bool, quiet: bool) -> Any:
-    from tqdm import tqdm
-
+    from segeval.progress import progress_bar
     from segeval.scoring import evaluate
 
-    tqdm.monitor_interval = 0  # no monitor thread: the engine forks worker processes
-    bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,
-               desc="scoring", dynamic_ncols=True)
-
-    def on_start(n: int) -> None:
-        bar.reset(total=n)
-
-    try:
-        return evaluate(pred, gt, fmt, jobs=jobs, per_image=per_image, progress=bar.update,
+    with progress_bar("scoring", quiet) as (on_start, update):
+        return evaluate(pred, gt, fmt, jobs=jobs, per_image=per_image, progress=update,
                         on_start=on_start, **options)
-    finally:
-        bar.close()
 
 
 # Commands defined in their own packages (click only at import; the work is imported lazily).

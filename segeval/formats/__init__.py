@@ -47,8 +47,9 @@ def reject_options(fmt: str, options: dict[str, object]) -> None:
         raise UsageError(f"{names}: not an option of the {fmt} format")
 
 
-def png_files(folder: Path) -> dict[str, Path]:
-    """PNG files below ``folder`` keyed by their path relative to it without the suffix.
+def png_files(folder: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str, Path]:
+    """PNG files (or files with other lower-case ``suffixes``) below ``folder``, keyed by their
+    path relative to it without the suffix.
 
     Raises :class:`~segeval.errors.DataError` when two files share a key (``a.png``, ``a.PNG``).
     """
@@ -56,7 +57,7 @@ def png_files(folder: Path) -> dict[str, Path]:
 
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() != ".png" or not path.is_file():
+        if path.suffix.lower() not in suffixes or not path.is_file():
             continue
         key = path.relative_to(folder).with_suffix("").as_posix()
         if key in found:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,19 +172,9 @@ def register(group: click.Group) -> None:
 
 def _run(gt: Path, submissions: Path, fmt: str, out: Path, cache: Path | None, quiet: bool,
          options: dict[str, Any]) -> Any:
-    from tqdm import tqdm
-
     from segeval.leaderboard.runner import run_leaderboard
+    from segeval.progress import progress_bar
 
-    tqdm.monitor_interval = 0  # no monitor thread: the engine forks worker processes
-    bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,
-               desc="leaderboard", dynamic_ncols=True)
-
-    def on_start(n: int) -> None:
-        bar.reset(total=n)
-
-    try:
-        return run_leaderboard(gt, submissions, fmt, cache=cache, progress=bar.update,
+    with progress_bar("leaderboard", quiet) as (on_start, update):
+        return run_leaderboard(gt, submissions, fmt, cache=cache, progress=update,
                                on_start=on_start, exclude=[out], **options)
-    finally:
-        bar.close()

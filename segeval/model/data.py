@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from segeval.errors import DataError, FileFormatError, MissingFileError, UsageError
+from segeval.formats import png_files
 from segeval.formats.png import read_label_png
 
 log = logging.getLogger("segeval")
@@ -210,15 +211,7 @@ class Split:
 
 def image_files(folder: Path) -> dict[str, Path]:
     """Image files below ``folder`` keyed by relative path without suffix."""
-    found: dict[str, Path] = {}
-    for path in sorted(Path(folder).rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            continue
-        key = path.relative_to(folder).with_suffix("").as_posix()
-        if key in found:
-            raise DataError(f"{path}: the same image as {found[key]} (two files for one stem)")
-        found[key] = path
-    return found
+    return png_files(Path(folder), IMAGE_SUFFIXES)
 
 
 def read_image(path: Path) -> np.ndarray:

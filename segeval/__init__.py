@@ -6,6 +6,7 @@ Public names (imported lazily, so that ``import segeval`` and the CLI start fast
     from segeval import miou, iou, pixel_accuracy, mean_pixel_accuracy, fwiou, dice, mean_dice
     from segeval import evaluate, SegevalError
     from segeval import coco_mask_ap, InstanceResult
+    from segeval import panoptic_quality, PanopticStats, PanopticResult
 
 See ``docs/metrics.md`` for the formulas and the NaN / ignore rules.
 """
@@ -33,12 +34,17 @@ _LAZY = {
     "SegevalError": "segeval.errors",
     "coco_mask_ap": "segeval.core.instance",
     "InstanceResult": "segeval.core.instance",
+    "panoptic_quality": "segeval.core.panoptic",
+    "PanopticStats": "segeval.core.panoptic",
+    "PanopticResult": "segeval.core.panoptic",
 }
 
 __all__ = [
     "ConfusionMatrix",
     "InstanceResult",
     "MeanScore",
+    "PanopticResult",
+    "PanopticStats",
     "SegevalError",
     "SemanticResult",
     "__version__",
@@ -51,6 +57,7 @@ __all__ = [
     "mean_dice",
     "mean_pixel_accuracy",
     "miou",
+    "panoptic_quality",
     "pixel_accuracy",
 ]
 
@@ -67,6 +74,7 @@ if TYPE_CHECKING:
     from segeval.core.confusion import ConfusionMatrix, SemanticResult, confusion_matrix
     from segeval.core.instance import InstanceResult, coco_mask_ap
     from segeval.core.metrics import MeanScore
+    from segeval.core.panoptic import PanopticResult, PanopticStats, panoptic_quality
     from segeval.errors import SegevalError
     from segeval.scoring import evaluate
 

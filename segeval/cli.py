@@ -16,6 +16,7 @@ from segeval import __version__
 
 FORMATS = ("voc", "folder")  # the keys of segeval.formats.registry.ADAPTERS (kept import-free)
 FORMATS += tuple(f for f in ("coco", "cityscapes") if f not in FORMATS)  # instance formats
+FORMATS += ("coco-panoptic", "cityscapes-panoptic")  # panoptic formats
 
 
 NO_IGNORE = "none"
@@ -71,10 +72,12 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--pred", "pred", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Folder of predicted label PNGs (coco: the results JSON file).")
+              help="Folder of predicted label PNGs (coco: the results JSON file; panoptic "
+              "formats: the prediction JSON).")
 @click.option("--gt", "gt", required=True, type=click.Path(exists=True, path_type=Path),
               help="Ground truth: a folder, or a dataset root (VOC2012); coco: the instances "
-              "JSON file.")
+              "JSON file; panoptic formats: the ground-truth JSON (cityscapes-panoptic: also "
+              "the dataset root).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="folder", show_default=True,
               help="How the files are laid out and labelled.")
 @click.option("--decoder", type=click.Choice(["auto", "fast", "pillow"]), default=None,
@@ -94,6 +97,12 @@ def cli() -> None:
               help="What a class absent from the ground truth counts as [default: nan].")
 @click.option("--missing", type=click.Choice(["error", "zero"]), default=None,
               help="A missing prediction: an error, or all pixels wrong [default: error].")
+@click.option("--gt-folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Panoptic formats: folder of ground-truth PNGs [default: the "
+              "--gt JSON path without .json].")
+@click.option("--pred-folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Panoptic formats: folder of predicted PNGs [default: the "
+              "--pred JSON path without .json].")
 @click.option("--pred-ids", type=click.Choice(["label", "train"]), default=None,
               help="cityscapes: predictions hold label ids (official) or train ids 0..18 "
               "[default: label].")
@@ -140,6 +149,7 @@ def score(pred: Path, gt: Path, fmt: str, json_path: Path | None, csv_path: Path
       segeval score --pred preds/ --gt labels/ --num-classes 19 --json result.json
       segeval score --format coco --gt instances.json --pred results.json
       segeval score --format cityscapes --task instance --gt gtFine/val --pred results/
+      segeval score --format coco-panoptic --gt panoptic_val2017.json --pred pred.json
       segeval score --format cityscapes --gt cityscapes/ --pred results/ --pred-ids train
     """
     from segeval.errors import SegevalError

@@ -34,7 +34,7 @@ import numpy as np
 from segeval.errors import DataError, FileFormatError
 
 SCHEMA = "segeval-state/1"
-TASKS = {"semantic": "segeval.semantic"}
+TASKS = {"semantic": "segeval.semantic", "panoptic": "segeval.core.panoptic"}
 TASKS["semantic/cityscapes"] = "segeval.core.cityscapes"  # a format with its own statistics
 
 

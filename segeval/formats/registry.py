@@ -17,6 +17,10 @@ ADAPTERS: dict[str, str] = {
     "folder": "segeval.formats.folder",
     "coco": "segeval.formats.coco",
     "cityscapes/instance": "segeval.formats.cityscapes_instance",
+    "coco-panoptic": "segeval.formats.coco_panoptic",
+    "cityscapes-panoptic": "segeval.formats.cityscapes_panoptic",
+    "coco/panoptic": "segeval.formats.coco_panoptic",
+    "cityscapes/panoptic": "segeval.formats.cityscapes_panoptic",
     "cityscapes": "segeval.formats.cityscapes",
 }
 

@@ -88,6 +88,31 @@ def cityscapes_table(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def panoptic_table(result: Any) -> str:
+    """Per-category PQ, SQ, RQ and counts (categories with segments), then All / Things /
+    Stuff, as aligned text."""
+    rows = [("id", "category", "kind", "PQ", "SQ", "RQ", "TP", "FP", "FN")]
+    hidden = 0
+    for r in result.per_class():
+        if r["pq"] is None:
+            hidden += 1
+            continue
+        rows.append((str(r["id"]), r["name"], "thing" if r["isthing"] else "stuff",
+                     _fmt(r["pq"]), _fmt(r["sq"]), _fmt(r["rq"]), str(r["tp"]), str(r["fp"]),
+                     str(r["fn"])))
+    lines = aligned(rows, left=3) if len(rows) > 1 else []
+    if hidden:
+        lines.append(f"({hidden} categories without any segment are not shown)")
+    summary = [("", "PQ", "SQ", "RQ", "N")]
+    for name, key in (("All", ""), ("Things", "_things"), ("Stuff", "_stuff")):
+        m = result.metrics_dict()
+        summary.append((name, _fmt(m[f"pq{key}"]), _fmt(m[f"sq{key}"]), _fmt(m[f"rq{key}"]),
+                        str(m[f"n{key}"])))
+    lines += ["", *aligned(summary, left=1), "", f"images  {result.num_images}"]
+    return "\n".join(lines) + "\n"
+
+
+
 def instance_table(result: Any) -> str:
     """COCO mask AP: the categories with ground truth or detections, then the 12 numbers."""
     rows = [("id", "category", "AP", "AP50", "AP75", "AR100", "GT", "dets")]
@@ -116,7 +141,7 @@ def instance_table(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES = {"semantic": semantic_table, "instance": instance_table}
+TABLES = {"semantic": semantic_table, "instance": instance_table, "panoptic": panoptic_table}
 TABLES["semantic/cityscapes"] = cityscapes_table
 
 

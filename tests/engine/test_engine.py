@@ -104,3 +104,14 @@ def test_cli_scheduler_dask_local(tmp_path: Path) -> None:
                 tmp_path / out, "-q", *args)
         assert r.exit_code == 0, r.stderr
     assert (tmp_path / "local.json").read_text() == (tmp_path / "dask.json").read_text()
+
+
+def test_panoptic_task_on_dask_is_bit_identical(conformance: Path, dask_cluster: str) -> None:
+    suite = conformance / "coco_panoptic"
+    pred = suite / "cases" / "c06_mixed" / "panoptic_pred.json"
+    gt = suite / "gt" / "panoptic_examples.json"
+    local = evaluate(pred, gt, "coco-panoptic", jobs=1, per_image=True)
+    remote = evaluate(pred, gt, "coco-panoptic", scheduler=dask_cluster, per_image=True)
+    assert remote.to_dict() == local.to_dict()
+    assert remote.per_image == local.per_image
+    assert local.to_dict()["metrics"]["n"] > 0

@@ -71,7 +71,19 @@ class _Slim:
         return f"{self.path}:{member}" if self.kind == "zip" else str(self.path / member)
 
 
-_Plan = list[tuple[int, list[tuple[str, int] | None]]]  # (submission, member per image)
+_Plan = list[tuple[int, list[tuple[str, int, Any] | None]]]  # (submission, member per image)
+
+
+def _planned(sub: Submission, chosen: Any) -> tuple[str, int, Any] | None:
+    """``(member, size, meta)`` of what ``task.pair`` chose for one image: a member name, or
+    an object with ``member`` and ``meta`` (what ``score_image`` gets as ``meta=``)."""
+    if chosen is None:
+        return None
+    if isinstance(chosen, str):
+        return chosen, sub.members[chosen], None
+    return chosen.member, sub.members[chosen.member], chosen.meta
+
+
 _Chunk = tuple[list[int], dict[int, tuple[Any, np.ndarray]], dict[int, tuple[int, str]]]
 
 
@@ -93,7 +105,10 @@ def _score_chunk(task: Any, ref: Any, subs: tuple[_Slim, ...],
                 name = sub.display(member[0]) if member else f"{sub.path} ({ref.names[i]})"
                 try:
                     data = None if member is None else reader.read(sub, member[0], member[1])
-                    row, delta = task.score_image(ref, i, gt, data, name)
+                    if member is not None and member[2] is not None:
+                        row, delta = task.score_image(ref, i, gt, data, name, meta=member[2])
+                    else:
+                        row, delta = task.score_image(ref, i, gt, data, name)
                 except SegevalError as e:
                     failures[s] = (i, str(e))
                     continue
@@ -136,7 +151,7 @@ def score_submissions(
         except SubmissionError as e:
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", str(e))
             continue
-        plan.append((s, [None if m is None else (m, sub.members[m]) for m in chosen]))
+        plan.append((s, [_planned(sub, m) for m in chosen]))
     n = len(ref.names)
     if plan and n:
         workers = available_cores() if jobs is None else max(1, int(jobs))
@@ -221,16 +236,24 @@ def rank_entries(names: list[str], values: list[float]) -> list[int | None]:
 
 
 def per_class_winners(outcomes: list[SubmissionOutcome], key: str,
-                      class_names: Sequence[str]) -> list[dict[str, Any]]:
+                      class_names: Sequence[str],
+                      has_gt: Callable[[dict[str, Any]], bool] | None = None
+                      ) -> list[dict[str, Any]]:
     """For each class, the best per-class value among ok submissions and who reached it.
 
     A class without ground truth (``gt_pixels`` 0 in the per-class rows) has no winner: being
-    the only one to predict it (IoU 0 against NaN) is no achievement.
+    the only one to predict it (IoU 0 against NaN) is no achievement. ``has_gt(row)`` says
+    whether a row has ground truth, for rows without ``gt_pixels`` (the task's
+    ``class_has_gt``).
     """
+    if has_gt is None:
+        def has_gt(row: dict[str, Any]) -> bool:
+            return row.get("gt_pixels", 1) != 0
+
     table = []
     for c, cname in enumerate(class_names):
         rows = [(o.name, o.document["per_class"][c]) for o in outcomes if o.document is not None]
-        values = {name: row.get(key) for name, row in rows if row.get("gt_pixels", 1) != 0}
+        values = {name: row.get(key) for name, row in rows if has_gt(row)}
         defined = {k: v for k, v in values.items() if v is not None and not math.isnan(v)}
         best = max(defined.values()) if defined else None
         table.append({"id": c, "name": cname, key: best,
@@ -348,7 +371,8 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     for o in sorted((o for o in ordered if o.status != "ok"), key=lambda o: o.name):
         entries.append({"submission": o.name, "status": "failed", "error": o.error,
                         "rank": None, "metrics": None, "ci": None, "beats_above": None})
-    winners = per_class_winners(ok, task.per_class_metric, ref.class_names)
+    winners = per_class_winners(ok, task.per_class_metric, ref.class_names,
+                                getattr(task, "class_has_gt", None))
     return Leaderboard(task.name, fmt, metric, level, resamples, seed, len(ref.names),
                        tuple(ref.class_names), entries, {o.name: o for o in ordered}, winners,
                        evaluated)

@@ -256,7 +256,8 @@ def per_class_winners(outcomes: list[SubmissionOutcome], key: str,
         values = {name: row.get(key) for name, row in rows if has_gt(row)}
         defined = {k: v for k, v in values.items() if v is not None and not math.isnan(v)}
         best = max(defined.values()) if defined else None
-        table.append({"id": c, "name": cname, key: best,
+        cid = rows[0][1].get("id", c) if rows else c  # the category id where rows have one
+        table.append({"id": cid, "name": cname, key: best,
                       "winners": sorted(k for k, v in defined.items() if v == best)})
     return table
 

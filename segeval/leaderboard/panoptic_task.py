@@ -72,6 +72,7 @@ class PanopticReference:
     categories: tuple[Any, ...]  # Category
     missing: str
     digest: str
+    pixels: int = 0  # ground-truth pixels, from the JSON's images (0 when not given)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -159,12 +160,7 @@ class PanopticTask:
         from segeval.core import panoptic
         from segeval.errors import FileFormatError, MissingFileError
         from segeval.formats import reject_options
-        from segeval.formats.coco_panoptic import (
-            JIT_MIN_TOTAL_PIXELS,
-            _by_image,
-            png_folder,
-            read_json,
-        )
+        from segeval.formats.coco_panoptic import _by_image, png_folder, read_json
         from segeval.formats.registry import get_adapter
 
         options = dict(options)
@@ -216,10 +212,27 @@ class PanopticTask:
             segments.append(seg)
         pixels = sum(int(im.get("width", 0)) * int(im.get("height", 0))
                      for im in doc.get("images", []) if isinstance(im, dict))
-        if pixels >= JIT_MIN_TOTAL_PIXELS:
-            panoptic.warm_jit()  # before the workers are forked
         return PanopticReference(fmt_name, tuple(names), tuple(ids), gt_json, tuple(pngs),
-                                 tuple(segments), categories, missing, digest.hexdigest())
+                                 tuple(segments), categories, missing, digest.hexdigest(),
+                                 pixels)
+
+    def prepare(self, ref: PanopticReference, pending: int) -> None:
+        """Load the compiled PNG reader and counting kernel in this (parent) process when the
+        workers would load them anyway (images big enough for the compiled reader, see
+        :data:`segeval.formats.png.FAST_MIN_BYTES`) or when the run is big enough to repay them
+        (``segeval score``'s threshold on all the pixels to score): forked workers then inherit
+        them instead of each loading them (~0.5 s per worker)."""
+        import sys
+
+        from segeval.core import panoptic
+        from segeval.formats.coco_panoptic import JIT_MIN_TOTAL_PIXELS
+        from segeval.formats.png import read_label_png
+
+        if not ref.gt_pngs or pending < 1:
+            return
+        read_label_png(ref.gt_pngs[0], panoptic=True)  # loads the fast reader if it qualifies
+        if "numba" in sys.modules or ref.pixels * pending >= JIT_MIN_TOTAL_PIXELS:
+            panoptic.warm_jit()
 
     def pair(self, ref: PanopticReference, sub: Submission) -> list[Pairing | None]:
         """Read the submission's predictions JSON, pair its annotations with the ground truth

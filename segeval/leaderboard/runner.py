@@ -163,6 +163,8 @@ def score_submissions(
         totals = {s: task.empty_total(ref) for s, _ in plan}
         rows = {s: np.zeros((n, width), np.uint32) for s, _ in plan}
         failed: dict[int, tuple[int, str]] = {}
+        if hasattr(task, "prepare"):  # e.g. load compiled kernels before workers are forked
+            task.prepare(ref, len(plan))
         if on_start:
             on_start(n)
         func = functools.partial(_score_chunk, task, ref, slim)

@@ -43,6 +43,9 @@ with these attributes and methods (all picklable; methods are called in worker p
     vectorised: ``(B,)`` float64. For the row sum over all images it equals
     ``result(...).to_dict()["metrics"][metric]`` (the tests check this for every metric).
 
+``prepare(ref, pending) -> None`` (optional)
+    Called in the parent process before ``pending`` submissions are scored (before worker
+    processes are forked): e.g. load compiled kernels once rather than in every worker.
 ``class_has_gt(per_class_row) -> bool`` (optional)
     Whether a class has ground truth, for the winners table (default: ``gt_pixels != 0``).
 

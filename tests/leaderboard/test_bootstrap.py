@@ -105,6 +105,6 @@ def test_stacking_submissions_in_groups_changes_nothing(monkeypatch) -> None:
 
     want = np.column_stack([direct(r) for r in rows])
     assert np.array_equal(bootstrap.replicate_matrix(rows, ratio, resamples=600, seed=1), want)
-    monkeypatch.setattr(bootstrap, "_GROUP_BYTES", 8 * 40 * 5)  # two submissions a group
-    assert bootstrap._groups([r.shape[1] for r in rows], 40) == [[0, 1], [2], [3, 4]]
+    monkeypatch.setattr(bootstrap, "_GROUP_BYTES", 8 * 40 * 5)  # at most 5 columns a group
+    assert bootstrap._groups([r.shape[1] for r in rows], 40) == [[0, 1], [2, 3], [4]]
     assert np.array_equal(bootstrap.replicate_matrix(rows, ratio, resamples=600, seed=1), want)

@@ -365,3 +365,19 @@ def test_ground_truth_folder_with_one_json(tmp_path: Path) -> None:
     a = run_leaderboard(gt, subs, "coco-panoptic", jobs=1, resamples=20)
     b = run_leaderboard(folder, subs, "coco-panoptic", jobs=1, resamples=20)
     assert a.entries == b.entries and len(a.ranked()) == 3
+
+
+def test_codabench_scores_a_panoptic_submission(conformance: Path, tmp_path: Path) -> None:
+    suite = conformance / "coco_panoptic"
+    case = load_expected(suite)["cases"]["c06_mixed"]
+    ref, res = tmp_path / "input" / "ref", tmp_path / "input" / "res"
+    res.mkdir(parents=True)
+    shutil.copytree(suite / "gt" / "panoptic_examples", ref / "panoptic_examples")
+    shutil.copy(suite / "gt" / "panoptic_examples.json", ref)
+    shutil.copy(suite / "cases" / "c06_mixed" / "panoptic_pred.json", res)
+    shutil.copytree(suite / "cases" / "c06_mixed" / "panoptic_pred", res / "panoptic_pred")
+    r = run("codabench", tmp_path / "input", tmp_path / "output", "--format", "coco-panoptic")
+    assert r.exit_code == 0, r.stderr
+    scores = json.loads((tmp_path / "output" / "scores.json").read_text())
+    assert scores["pq"] == pytest.approx(case["expected"]["All"]["pq"], abs=1e-6)
+    assert scores["rq_things"] == pytest.approx(case["expected"]["Things"]["rq"], abs=1e-6)

@@ -140,6 +140,8 @@ def score_submissions(
     """
     from segeval.engine.local import available_cores, map_items
 
+    if hasattr(task, "score_submission"):  # statistics that are not per-image sums
+        return _score_whole(task, ref, subs, jobs=jobs, progress=progress, on_start=on_start)
     outcomes: list[SubmissionOutcome | None] = [None] * len(subs)
     plan: _Plan = []
     for s, sub in enumerate(subs):
@@ -195,6 +197,35 @@ def score_submissions(
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed",
                                             "no ground-truth images to score")
     return [o for o in outcomes if o is not None]
+
+
+def _score_one_whole(task: Any, ref: Any, sub: Submission) -> SubmissionOutcome:
+    """One whole submission through ``task.score_submission`` (runs in a worker)."""
+    try:
+        result, rows = task.score_submission(ref, sub)
+        document = result.to_dict()
+    except SegevalError as e:
+        return SubmissionOutcome(sub.name, sub.path, "failed", str(e))
+    except Exception as e:  # one broken submission never stops the others
+        return SubmissionOutcome(sub.name, sub.path, "failed",
+                                 f"{sub.path}: cannot be scored ({type(e).__name__}: {e})")
+    return SubmissionOutcome(sub.name, sub.path, "ok", None, document, rows)
+
+
+def _score_whole(task: Any, ref: Any, subs: Sequence[Submission], *, jobs: int | None,
+                 progress: Callable[[int], Any] | None,
+                 on_start: Callable[[int], Any] | None) -> list[SubmissionOutcome]:
+    """Score submissions one whole submission per work item, ``jobs`` processes; the
+    progress counts submissions."""
+    from segeval.engine.local import map_items
+
+    todo = [sub for sub in subs if sub.error is None]
+    if on_start:
+        on_start(len(todo))
+    scored = iter(map_items(functools.partial(_score_one_whole, task, ref), todo, jobs=jobs,
+                            progress=progress))
+    return [SubmissionOutcome(sub.name, sub.path, "failed", sub.error) if sub.error is not None
+            else next(scored) for sub in subs]
 
 
 # ---------------------------------------------------------------------- the leaderboard
@@ -357,18 +388,26 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     order = sorted(range(len(ok)), key=lambda k: (ranks[k] is None, ranks[k] or 0, ok[k].name))
     ok = [ok[k] for k in order]
     ranks = [ranks[k] for k in order]
-    statistic = functools.partial(task.replicates, ref, metric=metric)
-    reps = bootstrap.replicate_matrix([o.rows for o in ok], statistic,  # type: ignore[misc]
-                                      resamples=resamples, seed=seed)
+    intervals = getattr(task, "intervals", True)
+    if intervals:
+        statistic = functools.partial(task.replicates, ref, metric=metric)
+        reps = bootstrap.replicate_matrix([o.rows for o in ok], statistic,  # type: ignore[misc]
+                                          resamples=resamples, seed=seed)
     entries: list[dict[str, Any]] = []
     for k, (o, r) in enumerate(zip(ok, ranks, strict=True)):
-        low, high = bootstrap.percentile_interval(reps[:, k], level)
-        above = bootstrap.beats_fraction(reps[:, k], reps[:, k - 1]) if k and r else None
+        if intervals:
+            low, high = bootstrap.percentile_interval(reps[:, k], level)
+            above = bootstrap.beats_fraction(reps[:, k], reps[:, k - 1]) if k and r else None
+            ci = {"metric": metric, "low": low, "high": high, "level": level,
+                  "resamples": resamples, "method": "percentile bootstrap over images"}
+        else:  # a task without intervals says why instead of making one up
+            above = None
+            ci = {"metric": metric, "low": None, "high": None, "level": level,
+                  "resamples": 0, "method": task.interval_method}
         entries.append({
             "submission": o.name, "status": "ok", "error": None, "rank": r,
             "metrics": o.document["metrics"],  # type: ignore[index]
-            "ci": {"metric": metric, "low": low, "high": high, "level": level,
-                   "resamples": resamples, "method": "percentile bootstrap over images"},
+            "ci": ci,
             "beats_above": above,
         })
     for o in sorted((o for o in ordered if o.status != "ok"), key=lambda o: o.name):

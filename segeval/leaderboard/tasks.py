@@ -46,6 +46,13 @@ with these attributes and methods (all picklable; methods are called in worker p
 ``prepare(ref, pending) -> None`` (optional)
     Called in the parent process before ``pending`` submissions are scored (before worker
     processes are forked): e.g. load compiled kernels once rather than in every worker.
+``score_submission(ref, submission) -> (result, rows | None)`` (optional)
+    For statistics that are not sums over images (COCO AP): the task scores a whole
+    submission at once (one per worker process) instead of the per-image loop; ``pair``,
+    ``decode_gt``, ``score_image``, ``row_width`` and ``empty_total`` are then not used.
+``intervals``, ``interval_method`` (optional)
+    ``intervals = False``: the task has no bootstrap (``replicates`` is not called); entries
+    get ``ci`` low/high ``None`` and ``beats_above`` ``None``, and ``interval_method`` says why.
 ``class_has_gt(per_class_row) -> bool`` (optional)
     Whether a class has ground truth, for the winners table (default: ``gt_pixels != 0``).
 
@@ -253,11 +260,13 @@ class SemanticTask:
         return getattr(metrics, metric)(counts, ref.absent)
 
 
+from segeval.leaderboard.instance_task import InstanceTask  # noqa: E402
 from segeval.leaderboard.panoptic_task import PanopticTask  # noqa: E402
 
 #: Task name -> task class. Add a task here (and ``TASK = "<name>"`` in its adapters).
 TASKS: dict[str, type] = {"semantic": SemanticTask}
 TASKS["panoptic"] = PanopticTask
+TASKS["instance"] = InstanceTask
 
 
 def get_task(name: str | None, fmt: str) -> Any:

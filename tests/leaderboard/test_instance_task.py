@@ -155,3 +155,16 @@ def test_leaderboard_command(suite: Path, subs: Path, tmp_path: Path) -> None:
             "--json", mine)
     assert s.exit_code == 0, s.stderr
     assert (out / "submissions" / "segm.json").read_bytes() == mine.read_bytes()
+
+
+def test_codabench_scores_an_instance_submission(suite: Path, tmp_path: Path) -> None:
+    ref, res = tmp_path / "input" / "ref", tmp_path / "input" / "res"
+    ref.mkdir(parents=True)
+    res.mkdir()
+    shutil.copy(suite / "derived" / "instances_gt.json", ref)
+    shutil.copy(suite / "derived" / "detections_segm.json", res)
+    r = run("codabench", tmp_path / "input", tmp_path / "output", "--format", "coco")
+    assert r.exit_code == 0, r.stderr
+    scores = json.loads((tmp_path / "output" / "scores.json").read_text())
+    want = load_expected(suite)["cases"]["derived_segm"]["expected"]["stats"]
+    assert [scores[k] for k in NAMES] == pytest.approx(want, abs=1e-4)

@@ -42,8 +42,8 @@ PLATFORM_KWARGS = ("submission_metadata",)
 def _ground_truth(path: Path, max_bytes: int) -> Iterator[Path]:
     """The ground-truth folder: ``path`` itself, or a ``.zip`` checked like a submission and
     unpacked into a temporary folder (names validated first; removed afterwards)."""
-    if path.is_dir():
-        yield path
+    if path.is_dir() or (path.is_file() and path.suffix.lower() == ".json"):
+        yield path  # a folder, or the ground-truth JSON itself (panoptic, instance)
         return
     if not path.is_file():
         raise MissingFileError(f"{path}: no such ground-truth folder or file")

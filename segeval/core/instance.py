@@ -302,9 +302,12 @@ def coco_mask_ap(
 
     ``gt`` is COCO instances JSON (a path or the parsed object: ``images`` with ``height`` and
     ``width``, ``categories``, ``annotations`` with polygons, uncompressed or compressed RLE
-    and ``iscrowd``); ``results`` the standard results list (a path or the parsed list:
-    ``image_id``, ``category_id``, ``score``, ``segmentation``). An empty list is valid (every
-    AP and AR 0). Options go to ``COCOeval.params``: ``iou_thresholds`` (default 0.50:0.05:0.95),
+    and ``iscrowd``), or a :class:`~segeval.core.coco_input.GroundTruth` that
+    :func:`~segeval.core.coco_input.check_ground_truth` returned (checked once, scored many
+    times, as the leaderboard does); ``results`` the standard results list (a path or the
+    parsed list: ``image_id``, ``category_id``, ``score``, ``segmentation``). An empty list is
+    valid (every AP and AR 0). Options go to ``COCOeval.params``: ``iou_thresholds`` (default
+    0.50:0.05:0.95),
     ``max_dets`` (three limits, default ``(1, 10, 100)``), ``area_ranges`` (label -> (low,
     high) in pixels, default all/small/medium/large at 32² and 96²), ``category_ids`` and
     ``image_ids`` (subsets, default all of the ground truth). ``keep_bbox=True`` keeps a
@@ -330,7 +333,8 @@ def coco_mask_ap(
     if isinstance(results, str | os.PathLike):
         results_name = results_name or str(results)
         results = load_json(results)
-    checked_gt = check_ground_truth(gt, gt_name or "ground truth")
+    checked_gt = gt if isinstance(gt, GroundTruth) else \
+        check_ground_truth(gt, gt_name or "ground truth")
     checked = check_results(results, checked_gt, results_name or "results", keep_bbox)
     params = _check_params(checked_gt, iou_thresholds, max_dets, area_ranges, category_ids,
                            image_ids)

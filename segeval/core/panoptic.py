@@ -657,35 +657,77 @@ class PQAverage:
     n: int
 
 
+def iou_sums_of(counts: np.ndarray) -> np.ndarray:
+    """The IoU sums of count arrays with any leading batch axes: ``(..., 5, C)`` (int64, or
+    float64 sums of such arrays, e.g. bootstrap resamples) -> ``(..., C)`` float64.
+
+    Equal to :attr:`PanopticStats.iou_sum` (the correctly rounded sum) while the high word is
+    below ``2^53`` (beyond ~67 million true positives in one category).
+    """
+    counts = np.asarray(counts)
+    hi = counts[..., IOU_HI, :].astype(np.float64)
+    lo = counts[..., IOU_LO, :].astype(np.float64)
+    return (hi * float(1 << _LO_BITS) + lo) / float(1 << FIXED_BITS)
+
+
+def scores_from_counts(tp: Any, fp: Any, fn: Any, iou_sum: Any
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-category ``(pq, sq, rq, counted)`` from per-category TP, FP, FN and IoU sums.
+
+    The inputs are ``(..., C)`` arrays with any leading batch axes (integer counts, or float64
+    sums of them); the outputs are ``(..., C)`` float64 (NaN where a category has no TP, FP or
+    FN) and the bool mask of the categories that count. This is the one definition of the
+    per-category formulas; the arithmetic is the reference's, element by element
+    (``den = tp + 0.5 fp + 0.5 fn``), so the values are bit-identical to it.
+    """
+    tp, fp, fn = (np.asarray(x).astype(np.float64) for x in (tp, fp, fn))
+    iou = np.asarray(iou_sum, dtype=np.float64)
+    counted = tp + fp + fn > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = tp + 0.5 * fp + 0.5 * fn
+        pq = np.where(counted, iou / den, np.nan)
+        sq = np.where(counted, np.where(tp > 0, iou / tp, 0.0), np.nan)
+        rq = np.where(counted, tp / den, np.nan)
+    return pq, sq, rq, counted
+
+
+def averages_from_counts(tp: Any, fp: Any, fn: Any, iou_sum: Any, keep: Any = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean PQ, SQ, RQ over the counted categories (those selected by the ``(C,)`` bool mask
+    ``keep``, all when ``None``), with any leading batch axes: ``(..., C)`` inputs ->
+    ``(pq, sq, rq, n)``, each ``(...)``; NaN where ``n`` is 0.
+
+    Summed category by category in table order, as the reference does, so that the value for
+    one set of counts is bit-identical to :func:`average`'s.
+    """
+    pq, sq, rq, counted = scores_from_counts(tp, fp, fn, iou_sum)
+    if keep is not None:
+        counted = counted & np.asarray(keep, dtype=bool)
+    sums = [np.zeros(counted.shape[:-1]) for _ in range(3)]
+    for k in range(counted.shape[-1]):
+        c = counted[..., k]
+        for acc, values in zip(sums, (pq, sq, rq), strict=True):
+            acc += np.where(c, values[..., k], 0.0)
+    n = counted.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = [np.where(n > 0, acc / np.maximum(n, 1), np.nan) for acc in sums]
+    return out[0], out[1], out[2], n
+
+
 def class_scores(stats: PanopticStats) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-category ``(pq, sq, rq, counted)``: three ``(C,)`` float64 arrays, NaN where the
     category has no TP, FP or FN, and the bool mask of the categories that count."""
-    tp, fp, fn, iou = stats.tp, stats.fp, stats.fn, stats.iou_sum
-    counted = tp + fp + fn > 0
-    pq, sq, rq = (np.full(len(tp), np.nan) for _ in range(3))
-    for k in np.flatnonzero(counted):  # scalar float arithmetic, as the reference does it
-        den = int(tp[k]) + 0.5 * int(fp[k]) + 0.5 * int(fn[k])
-        pq[k] = iou[k] / den
-        sq[k] = iou[k] / int(tp[k]) if tp[k] else 0.0
-        rq[k] = int(tp[k]) / den
-    return pq, sq, rq, counted
+    return scores_from_counts(stats.tp, stats.fp, stats.fn, stats.iou_sum)
 
 
 def average(stats: PanopticStats, isthing: bool | None = None) -> PQAverage:
     """Mean PQ, SQ, RQ over the counted categories (things only, stuff only, or all when
     ``isthing`` is ``None``), summed in table order; NaN with ``n = 0`` when none counts."""
-    pq, sq, rq, counted = class_scores(stats)
-    keep = [k for k, c in enumerate(stats.categories)
-            if counted[k] and (isthing is None or c.isthing == isthing)]
-    if not keep:
+    keep = None if isthing is None else [c.isthing == isthing for c in stats.categories]
+    pq, sq, rq, n = averages_from_counts(stats.tp, stats.fp, stats.fn, stats.iou_sum, keep)
+    if n == 0:
         return PQAverage(math.nan, math.nan, math.nan, 0)
-    n = len(keep)
-    sums = [0.0, 0.0, 0.0]
-    for k in keep:
-        sums[0] += float(pq[k])
-        sums[1] += float(sq[k])
-        sums[2] += float(rq[k])
-    return PQAverage(float(sums[0] / n), float(sums[1] / n), float(sums[2] / n), n)
+    return PQAverage(float(pq), float(sq), float(rq), int(n))
 
 
 def _json_float(x: float) -> float | None:

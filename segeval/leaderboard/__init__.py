@@ -3,7 +3,7 @@
 * :func:`run_leaderboard` (:mod:`.runner`) evaluates every sub-folder and ``.zip`` of a folder
   and ranks them; :func:`write_reports` (:mod:`.report`) writes ``leaderboard.{csv,json,md,html}``,
   one result JSON per submission and the plots.
-* :mod:`.tasks` is the seam a kind of evaluation (semantic now; panoptic, instance later) plugs
+* :mod:`.tasks` is the seam a kind of evaluation (semantic, panoptic, instance) plugs
   into; :mod:`.sources` reads submissions (folders, zip archives read safely in memory);
   :mod:`.bootstrap` the intervals; :mod:`.cache` the SQLite result cache.
 

@@ -51,18 +51,43 @@ def replicate_matrix(
 
     ``rows[s]`` is submission ``s``'s ``(n, K)`` per-image statistics (the same ``n`` images in
     the same order for all); ``statistic`` maps ``(b, K)`` summed rows to ``(b,)`` values.
+    Submissions are stacked side by side (in groups of at most :data:`_GROUP_BYTES`) so that
+    each block of resamples is one matrix product for the group: the sums are integers in
+    float64, exact below ``2^53``, so the grouping does not change them.
     """
     if not rows:
         return np.empty((resamples, 0))
     n = rows[0].shape[0]
     out = np.empty((resamples, len(rows)))
-    start = 0
-    for weights in resample_weights(n, resamples, seed):
-        b = weights.shape[0]
-        for s, r in enumerate(rows):
-            out[start:start + b, s] = statistic(weights @ r.astype(np.float64))
-        start += b
+    for group in _groups([r.shape[1] for r in rows], n):
+        stacked = np.concatenate([rows[s].astype(np.float64) for s in group], axis=1)
+        edges = np.cumsum([0] + [rows[s].shape[1] for s in group])
+        start = 0
+        for weights in resample_weights(n, resamples, seed):
+            b = weights.shape[0]
+            sums = weights @ stacked
+            for k, s in enumerate(group):
+                out[start:start + b, s] = statistic(sums[:, edges[k]:edges[k + 1]])
+            start += b
     return out
+
+
+#: Largest float64 stack of per-image rows multiplied at once by :func:`replicate_matrix`.
+_GROUP_BYTES = 64 << 20
+
+
+def _groups(widths: list[int], n: int) -> list[list[int]]:
+    """Consecutive submissions whose stacked ``n x sum(widths)`` float64 rows fit the limit
+    (at least one per group)."""
+    groups: list[list[int]] = [[]]
+    size = 0
+    for s, k in enumerate(widths):
+        if groups[-1] and size + 8 * n * k > _GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(s)
+        size += 8 * n * k
+    return groups
 
 
 def percentile_interval(replicates: np.ndarray, level: float = DEFAULT_LEVEL

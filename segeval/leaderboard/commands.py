@@ -80,13 +80,15 @@ def register(group: click.Group) -> None:
     from segeval import cli as cli_module
 
     @group.command()
-    @click.option("--gt", "gt", required=True, type=click.Path(exists=True, file_okay=False,
-                  path_type=Path), help="Ground truth: a folder, or a dataset root (VOC2012).")
+    @click.option("--gt", "gt", required=True, type=click.Path(exists=True, path_type=Path),
+                  help="Ground truth: a folder, or a dataset root (VOC2012); for the panoptic "
+                  "formats the ground-truth JSON.")
     @click.option("--submissions", required=True, type=click.Path(exists=True, file_okay=False,
                   path_type=Path), help="Folder whose sub-folders and .zip files are the "
                   "submissions.")
     @_format_options(cli_module)
-    @click.option("--metric", default=None, help="Metric to rank by [default: miou].")
+    @click.option("--metric", default=None, help="Metric to rank by [default: the task's: "
+                  "miou for semantic, pq for panoptic].")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
                   default=Path("leaderboard"), show_default=True, help="Folder for the reports.")
     @click.option("--resamples", type=click.IntRange(min=1), default=2000, show_default=True,

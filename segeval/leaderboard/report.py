@@ -63,8 +63,14 @@ def csv_rows(board: Leaderboard) -> list[dict[str, Any]]:
 
 
 def _header(board: Leaderboard) -> str:
-    return (f"Task {board.task}, format {board.format}, {board.num_images} ground-truth images; "
-            f"ranked by {board.metric} (higher is better, ties share a rank). Intervals: "
+    from segeval.leaderboard.tasks import TASKS
+
+    head = (f"Task {board.task}, format {board.format}, {board.num_images} ground-truth images; "
+            f"ranked by {board.metric} (higher is better, ties share a rank). ")
+    task = TASKS[board.task]
+    if not getattr(task, "intervals", True):
+        return head + f"No intervals ({task.interval_method})."
+    return head + (f"Intervals: "
             f"{round(board.level * 100)} % percentile bootstrap over images ({board.resamples} "
             f"resamples, seed {board.seed}); 'beats above': the fraction of the same resamples "
             f"in which a submission scores higher than the one ranked just above it.")

@@ -71,7 +71,19 @@ class _Slim:
         return f"{self.path}:{member}" if self.kind == "zip" else str(self.path / member)
 
 
-_Plan = list[tuple[int, list[tuple[str, int] | None]]]  # (submission, member per image)
+_Plan = list[tuple[int, list[tuple[str, int, Any] | None]]]  # (submission, member per image)
+
+
+def _planned(sub: Submission, chosen: Any) -> tuple[str, int, Any] | None:
+    """``(member, size, meta)`` of what ``task.pair`` chose for one image: a member name, or
+    an object with ``member`` and ``meta`` (what ``score_image`` gets as ``meta=``)."""
+    if chosen is None:
+        return None
+    if isinstance(chosen, str):
+        return chosen, sub.members[chosen], None
+    return chosen.member, sub.members[chosen.member], chosen.meta
+
+
 _Chunk = tuple[list[int], dict[int, tuple[Any, np.ndarray]], dict[int, tuple[int, str]]]
 
 
@@ -93,7 +105,10 @@ def _score_chunk(task: Any, ref: Any, subs: tuple[_Slim, ...],
                 name = sub.display(member[0]) if member else f"{sub.path} ({ref.names[i]})"
                 try:
                     data = None if member is None else reader.read(sub, member[0], member[1])
-                    row, delta = task.score_image(ref, i, gt, data, name)
+                    if member is not None and member[2] is not None:
+                        row, delta = task.score_image(ref, i, gt, data, name, meta=member[2])
+                    else:
+                        row, delta = task.score_image(ref, i, gt, data, name)
                 except SegevalError as e:
                     failures[s] = (i, str(e))
                     continue
@@ -125,6 +140,8 @@ def score_submissions(
     """
     from segeval.engine.local import available_cores, map_items
 
+    if hasattr(task, "score_submission"):  # statistics that are not per-image sums
+        return _score_whole(task, ref, subs, jobs=jobs, progress=progress, on_start=on_start)
     outcomes: list[SubmissionOutcome | None] = [None] * len(subs)
     plan: _Plan = []
     for s, sub in enumerate(subs):
@@ -136,7 +153,7 @@ def score_submissions(
         except SubmissionError as e:
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", str(e))
             continue
-        plan.append((s, [None if m is None else (m, sub.members[m]) for m in chosen]))
+        plan.append((s, [_planned(sub, m) for m in chosen]))
     n = len(ref.names)
     if plan and n:
         workers = available_cores() if jobs is None else max(1, int(jobs))
@@ -148,6 +165,8 @@ def score_submissions(
         totals = {s: task.empty_total(ref) for s, _ in plan}
         rows = {s: np.zeros((n, width), np.uint32) for s, _ in plan}
         failed: dict[int, tuple[int, str]] = {}
+        if hasattr(task, "prepare"):  # e.g. load compiled kernels before workers are forked
+            task.prepare(ref, len(plan))
         if on_start:
             on_start(n)
         func = functools.partial(_score_chunk, task, ref, slim)
@@ -178,6 +197,35 @@ def score_submissions(
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed",
                                             "no ground-truth images to score")
     return [o for o in outcomes if o is not None]
+
+
+def _score_one_whole(task: Any, ref: Any, sub: Submission) -> SubmissionOutcome:
+    """One whole submission through ``task.score_submission`` (runs in a worker)."""
+    try:
+        result, rows = task.score_submission(ref, sub)
+        document = result.to_dict()
+    except SegevalError as e:
+        return SubmissionOutcome(sub.name, sub.path, "failed", str(e))
+    except Exception as e:  # one broken submission never stops the others
+        return SubmissionOutcome(sub.name, sub.path, "failed",
+                                 f"{sub.path}: cannot be scored ({type(e).__name__}: {e})")
+    return SubmissionOutcome(sub.name, sub.path, "ok", None, document, rows)
+
+
+def _score_whole(task: Any, ref: Any, subs: Sequence[Submission], *, jobs: int | None,
+                 progress: Callable[[int], Any] | None,
+                 on_start: Callable[[int], Any] | None) -> list[SubmissionOutcome]:
+    """Score submissions one whole submission per work item, ``jobs`` processes; the
+    progress counts submissions."""
+    from segeval.engine.local import map_items
+
+    todo = [sub for sub in subs if sub.error is None]
+    if on_start:
+        on_start(len(todo))
+    scored = iter(map_items(functools.partial(_score_one_whole, task, ref), todo, jobs=jobs,
+                            progress=progress))
+    return [SubmissionOutcome(sub.name, sub.path, "failed", sub.error) if sub.error is not None
+            else next(scored) for sub in subs]
 
 
 # ---------------------------------------------------------------------- the leaderboard
@@ -221,19 +269,28 @@ def rank_entries(names: list[str], values: list[float]) -> list[int | None]:
 
 
 def per_class_winners(outcomes: list[SubmissionOutcome], key: str,
-                      class_names: Sequence[str]) -> list[dict[str, Any]]:
+                      class_names: Sequence[str],
+                      has_gt: Callable[[dict[str, Any]], bool] | None = None
+                      ) -> list[dict[str, Any]]:
     """For each class, the best per-class value among ok submissions and who reached it.
 
     A class without ground truth (``gt_pixels`` 0 in the per-class rows) has no winner: being
-    the only one to predict it (IoU 0 against NaN) is no achievement.
+    the only one to predict it (IoU 0 against NaN) is no achievement. ``has_gt(row)`` says
+    whether a row has ground truth, for rows without ``gt_pixels`` (the task's
+    ``class_has_gt``).
     """
+    if has_gt is None:
+        def has_gt(row: dict[str, Any]) -> bool:
+            return row.get("gt_pixels", 1) != 0
+
     table = []
     for c, cname in enumerate(class_names):
         rows = [(o.name, o.document["per_class"][c]) for o in outcomes if o.document is not None]
-        values = {name: row.get(key) for name, row in rows if row.get("gt_pixels", 1) != 0}
+        values = {name: row.get(key) for name, row in rows if has_gt(row)}
         defined = {k: v for k, v in values.items() if v is not None and not math.isnan(v)}
         best = max(defined.values()) if defined else None
-        table.append({"id": c, "name": cname, key: best,
+        cid = rows[0][1].get("id", c) if rows else c  # the category id where rows have one
+        table.append({"id": cid, "name": cname, key: best,
                       "winners": sorted(k for k, v in defined.items() if v == best)})
     return table
 
@@ -331,24 +388,33 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     order = sorted(range(len(ok)), key=lambda k: (ranks[k] is None, ranks[k] or 0, ok[k].name))
     ok = [ok[k] for k in order]
     ranks = [ranks[k] for k in order]
-    statistic = functools.partial(task.replicates, ref, metric=metric)
-    reps = bootstrap.replicate_matrix([o.rows for o in ok], statistic,  # type: ignore[misc]
-                                      resamples=resamples, seed=seed)
+    intervals = getattr(task, "intervals", True)
+    if intervals:
+        statistic = functools.partial(task.replicates, ref, metric=metric)
+        reps = bootstrap.replicate_matrix([o.rows for o in ok], statistic,  # type: ignore[misc]
+                                          resamples=resamples, seed=seed)
     entries: list[dict[str, Any]] = []
     for k, (o, r) in enumerate(zip(ok, ranks, strict=True)):
-        low, high = bootstrap.percentile_interval(reps[:, k], level)
-        above = bootstrap.beats_fraction(reps[:, k], reps[:, k - 1]) if k and r else None
+        if intervals:
+            low, high = bootstrap.percentile_interval(reps[:, k], level)
+            above = bootstrap.beats_fraction(reps[:, k], reps[:, k - 1]) if k and r else None
+            ci = {"metric": metric, "low": low, "high": high, "level": level,
+                  "resamples": resamples, "method": "percentile bootstrap over images"}
+        else:  # a task without intervals says why instead of making one up
+            above = None
+            ci = {"metric": metric, "low": None, "high": None, "level": level,
+                  "resamples": 0, "method": task.interval_method}
         entries.append({
             "submission": o.name, "status": "ok", "error": None, "rank": r,
             "metrics": o.document["metrics"],  # type: ignore[index]
-            "ci": {"metric": metric, "low": low, "high": high, "level": level,
-                   "resamples": resamples, "method": "percentile bootstrap over images"},
+            "ci": ci,
             "beats_above": above,
         })
     for o in sorted((o for o in ordered if o.status != "ok"), key=lambda o: o.name):
         entries.append({"submission": o.name, "status": "failed", "error": o.error,
                         "rank": None, "metrics": None, "ci": None, "beats_above": None})
-    winners = per_class_winners(ok, task.per_class_metric, ref.class_names)
+    winners = per_class_winners(ok, task.per_class_metric, ref.class_names,
+                                getattr(task, "class_has_gt", None))
     return Leaderboard(task.name, fmt, metric, level, resamples, seed, len(ref.names),
                        tuple(ref.class_names), entries, {o.name: o for o in ordered}, winners,
                        evaluated)

@@ -55,13 +55,16 @@ class Submission:
 
     name: str
     path: Path
-    kind: str  # "folder" or "zip"
+    kind: str  # "folder", "zip", or "file" (one bare .json file, see open_submission)
     members: dict[str, int] = field(default_factory=dict)
     digest: str = ""
     error: str | None = None
 
     def display(self, member: str) -> str:
-        """How messages refer to a member: ``team.zip:a/b.png`` or ``subs/team/a/b.png``."""
+        """How messages refer to a member: ``team.zip:a/b.png`` or ``subs/team/a/b.png``
+        (a bare file: its path)."""
+        if self.kind == "file":
+            return str(self.path)
         return f"{self.path}:{member}" if self.kind == "zip" else str(self.path / member)
 
 
@@ -74,8 +77,10 @@ def discover(folder: Path) -> list[Path]:
 
 
 def submission_name(path: Path) -> str:
-    """The folder name, or the zip file name without ``.zip``."""
-    return path.name[:-4] if path.suffix.lower() == ".zip" and path.is_file() else path.name
+    """The folder name, or the zip (or bare ``.json``) file name without its suffix."""
+    if path.suffix.lower() in (".zip", ".json") and path.is_file():
+        return path.stem
+    return path.name
 
 
 def _unsafe(name: str) -> str | None:
@@ -148,12 +153,24 @@ def list_folder(path: Path) -> tuple[dict[str, int], str]:
     return members, digest.hexdigest()
 
 
+def _list_file(path: Path) -> tuple[dict[str, int], str]:
+    """A bare ``.json`` submission file as one member: ``({name: size}, sha256)``."""
+    digest = hashlib.sha256(path.name.encode("utf-8", "surrogateescape") + b"\x00")
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return {path.name: path.stat().st_size}, digest.hexdigest()
+
+
 def open_submission(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
-    """List and hash one submission; a refused one comes back with ``error`` set."""
+    """List and hash one submission; a refused one comes back with ``error`` set. A folder,
+    a ``.zip``, or (for the platform entry points, where a participant uploads one results
+    file) a bare ``.json`` file, whose one member is itself."""
     name = submission_name(path)
-    kind = "folder" if path.is_dir() else "zip"
+    kind = "folder" if path.is_dir() else "file" if path.suffix.lower() == ".json" else "zip"
     try:
-        members, digest = list_folder(path) if kind == "folder" else list_zip(path, max_bytes)
+        members, digest = (list_folder(path) if kind == "folder" else _list_file(path)
+                           if kind == "file" else list_zip(path, max_bytes))
     except SubmissionError as e:
         return Submission(name, path, kind, error=str(e))
     except OSError as e:
@@ -181,9 +198,9 @@ class MemberReader:
 
     def read(self, sub: Submission, member: str, declared: int | None = None) -> bytes:
         """The bytes of ``member``; ``declared`` is its listed size (default: from ``sub``)."""
-        if sub.kind == "folder":
+        if sub.kind in ("folder", "file"):
             try:
-                return (sub.path / member).read_bytes()
+                return (sub.path / member if sub.kind == "folder" else sub.path).read_bytes()
             except OSError as e:
                 raise FileFormatError(
                     f"{sub.display(member)}: cannot be read ({e.strerror or e})") from None

@@ -18,8 +18,11 @@ with these attributes and methods (all picklable; methods are called in worker p
     Read the ground truth's listing and metadata once (not the pixels). ``ref.names`` are the
     image keys in order, ``ref.digest`` a hex hash of the ground truth's content and of every
     option that changes a number (the cache key).
-``pair(ref, submission) -> list[str | None]``
-    The submission member holding each image's prediction (``None``: missing). Raises
+``pair(ref, submission) -> list[str | Pairing | None]``
+    The submission member holding each image's prediction (``None``: missing), or an object
+    with ``member`` and ``meta`` (e.g. :class:`~segeval.leaderboard.panoptic_task.Pairing`)
+    when scoring needs more than the member's bytes (the image's predicted segment table,
+    read from the submission's JSON): ``score_image`` then gets ``meta=``. Raises
     :class:`~segeval.leaderboard.sources.SubmissionError` for a submission that cannot be
     scored as a whole (two files for one image; missing files under ``missing="error"``).
 ``decode_gt(ref, i) -> gt``
@@ -28,7 +31,7 @@ with these attributes and methods (all picklable; methods are called in worker p
     The length of a statistics row.
 ``empty_total(ref) -> total``
     A zero of the mergeable per-submission statistic (``total += delta`` must be exact).
-``score_image(ref, i, gt, pred, pred_name) -> (row, delta)``
+``score_image(ref, i, gt, pred, pred_name[, meta=...]) -> (row, delta)``
     Score one prediction (the member's bytes, ``None`` if missing) against the decoded ground
     truth: ``row`` is a 1-D integer array of length ``row_width(ref)`` whose *sum over images*
     determines the headline metrics; ``delta`` is added to the submission's total. Raises a
@@ -39,6 +42,19 @@ with these attributes and methods (all picklable; methods are called in worker p
     The metric of each row of ``sums`` (``(B, row_width)``, summed rows of resampled images),
     vectorised: ``(B,)`` float64. For the row sum over all images it equals
     ``result(...).to_dict()["metrics"][metric]`` (the tests check this for every metric).
+
+``prepare(ref, pending) -> None`` (optional)
+    Called in the parent process before ``pending`` submissions are scored (before worker
+    processes are forked): e.g. load compiled kernels once rather than in every worker.
+``score_submission(ref, submission) -> (result, rows | None)`` (optional)
+    For statistics that are not sums over images (COCO AP): the task scores a whole
+    submission at once (one per worker process) instead of the per-image loop; ``pair``,
+    ``decode_gt``, ``score_image``, ``row_width`` and ``empty_total`` are then not used.
+``intervals``, ``interval_method`` (optional)
+    ``intervals = False``: the task has no bootstrap (``replicates`` is not called); entries
+    get ``ci`` low/high ``None`` and ``beats_above`` ``None``, and ``interval_method`` says why.
+``class_has_gt(per_class_row) -> bool`` (optional)
+    Whether a class has ground truth, for the winners table (default: ``gt_pixels != 0``).
 
 To add a task: write such a class (e.g. ``PanopticTask`` with per-class TP, FP, FN and IoU-sum
 as its row), add it to :data:`TASKS`, and give its format adapters ``TASK = "panoptic"``.
@@ -244,8 +260,13 @@ class SemanticTask:
         return getattr(metrics, metric)(counts, ref.absent)
 
 
+from segeval.leaderboard.instance_task import InstanceTask  # noqa: E402
+from segeval.leaderboard.panoptic_task import PanopticTask  # noqa: E402
+
 #: Task name -> task class. Add a task here (and ``TASK = "<name>"`` in its adapters).
 TASKS: dict[str, type] = {"semantic": SemanticTask}
+TASKS["panoptic"] = PanopticTask
+TASKS["instance"] = InstanceTask
 
 
 def get_task(name: str | None, fmt: str) -> Any:

@@ -138,7 +138,9 @@ def interval_chart(entries: list[dict[str, Any]], metric: str, level: float) -> 
 
 def result_plots(document: dict[str, Any], title: str = "") -> dict[str, bytes]:
     """The per-run plots of a result document, by file name (semantic: IoU bars and the
-    confusion heat map; other tasks: none yet)."""
+    confusion heat map; panoptic: per-category PQ bars; other tasks: none yet)."""
+    if document.get("task") == "panoptic":
+        return {"per_class_pq.png": per_class_bars(document, title, key="pq")}
     if document.get("task") != "semantic":
         return {}
     return {"per_class_iou.png": per_class_bars(document, title),

@@ -92,3 +92,19 @@ def test_nan_replicates_are_left_out() -> None:
     assert bootstrap.percentile_interval(np.array([np.nan, 0.5, 0.5])) == (0.5, 0.5)
     low, high = bootstrap.percentile_interval(np.array([np.nan]))
     assert np.isnan(low) and np.isnan(high)
+
+
+def test_stacking_submissions_in_groups_changes_nothing(monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    rows = [per_image_rows(rng, 40, q) for q in (0.5, 0.6, 0.7, 0.8, 0.9)]
+    rows[2] = np.column_stack([rows[2], rows[2][:, 1]])  # a wider row: groups need not match
+
+    def direct(r: np.ndarray) -> np.ndarray:  # the definition: w @ rows, per submission
+        return np.concatenate([ratio(w @ r.astype(np.float64))
+                               for w in bootstrap.resample_weights(40, 600, 1)])
+
+    want = np.column_stack([direct(r) for r in rows])
+    assert np.array_equal(bootstrap.replicate_matrix(rows, ratio, resamples=600, seed=1), want)
+    monkeypatch.setattr(bootstrap, "_GROUP_BYTES", 8 * 40 * 5)  # at most 5 columns a group
+    assert bootstrap._groups([r.shape[1] for r in rows], 40) == [[0, 1], [2, 3], [4]]
+    assert np.array_equal(bootstrap.replicate_matrix(rows, ratio, resamples=600, seed=1), want)

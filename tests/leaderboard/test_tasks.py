@@ -104,5 +104,5 @@ def test_pairing_by_name_top_folder_duplicates_and_missing() -> None:
 def test_task_lookup() -> None:
     assert get_task(None, "voc").name == "semantic"
     assert get_task("semantic", "folder").metrics[0] == "miou"
-    with pytest.raises(UsageError, match="unknown task 'panoptic'"):
-        get_task("panoptic", "folder")
+    with pytest.raises(UsageError, match="unknown task 'nonsense'"):
+        get_task("nonsense", "folder")

@@ -24,7 +24,6 @@ All cases must give the identical mIoU per submission before anything is timed. 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _leaderboard_harness import check_and_time, print_table
 from bench_confusion import IGNORE, C, _convex, realistic_pair
 
 import segeval
@@ -104,25 +104,12 @@ def main(argv: list[str] | None = None) -> None:
             "leaderboard": lambda: leaderboard(root, args.jobs, None),
             "cached": lambda: leaderboard(root, args.jobs, cache),
         }
-        results = {name: fn() for name, fn in cases.items()}  # warm-up, fills the cache
-        for name, res in results.items():
-            for sub, value in res.items():
-                assert abs(value - results["anchor"][sub]) < 1e-12, (name, sub, value)
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.repeat):
-            for name, fn in cases.items():
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
+        med = check_and_time(cases, args.repeat)
     pairs = args.images * args.submissions
-    med = {name: statistics.median(ts) for name, ts in times.items()}
     print(f"{args.images} ground-truth images 2048x1024, {args.submissions} submissions "
           f"({pairs} pairs), --jobs {args.jobs}, median of {args.repeat} rounds; identical mIoU "
           f"in every case")
-    print(f"{'case':<12} {'s':>7} {'ms/pair':>8} {'x anchor':>9} {'x score-loop':>13}")
-    for name, t in med.items():
-        print(f"{name:<12} {t:7.2f} {1000 * t / pairs:8.1f} {t / med['anchor']:9.2f} "
-              f"{t / med['score-loop']:13.2f}")
+    print_table(med, pairs, "ms/pair")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _leaderboard_harness import check_and_time, print_table
+
 import segeval
 from segeval.leaderboard import run_leaderboard
 
@@ -132,25 +135,11 @@ def main(argv: list[str] | None = None) -> None:
                                run_leaderboard(root / "gt.json", root / "subs", "coco",
                                                jobs=args.jobs, cache=cache).ranked()},
         }
-        results = {name: fn() for name, fn in cases.items()}  # warm-up, fills the cache
-        for name, res in results.items():
-            assert res.keys() == results["anchor"].keys(), name
-            for sub, value in res.items():
-                assert abs(value - results["anchor"][sub]) < 1e-12, (name, sub, value)
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.repeat):
-            for name, fn in cases.items():
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
+        med = check_and_time(cases, args.repeat)
         resample = statistics.median(one_resample(root) for _ in range(args.repeat))
-    med = {name: statistics.median(ts) for name, ts in times.items()}
     print(f"{images} ground-truth images, {len(subs)} submissions, --jobs {args.jobs}, median "
           f"of {args.repeat} rounds; AP equal to pycocotools' (<= 1e-12) in every case")
-    print(f"{'case':<12} {'s':>7} {'s/submission':>13} {'x anchor':>9} {'x score-loop':>13}")
-    for name, t in med.items():
-        print(f"{name:<12} {t:7.2f} {t / len(subs):13.2f} {t / med['anchor']:9.2f} "
-              f"{t / med['score-loop']:13.2f}")
+    print_table(med, len(subs), "s/submission", scale=1.0, digits=2)
     per_anchor = med["anchor"] / len(subs)
     print(f"one bootstrap resample (accumulate on the drawn images, 1 submission): "
           f"{resample:.2f} s = {resample / per_anchor:.2f}x a whole pycocotools evaluation; "

@@ -30,7 +30,6 @@ import contextlib
 import io
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _leaderboard_harness import check_and_time, print_table
 
 import segeval
 from segeval.leaderboard import run_leaderboard
@@ -129,26 +131,12 @@ def main(argv: list[str] | None = None) -> None:
             "leaderboard": lambda: leaderboard(root, args.jobs, None),
             "cached": lambda: leaderboard(root, args.jobs, cache),
         }
-        results = {name: fn() for name, fn in cases.items()}  # warm-up, fills the cache
-        for name, res in results.items():
-            assert res.keys() == results["anchor"].keys(), name
-            for sub, value in res.items():
-                assert abs(value - results["anchor"][sub]) < 1e-12, (name, sub, value)
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.repeat):
-            for name, fn in cases.items():
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
+        med = check_and_time(cases, args.repeat)
     pairs = images * subs
-    med = {name: statistics.median(ts) for name, ts in times.items()}
     print(f"{images} ground-truth images 640x480, {subs} submissions ({pairs} pairs), "
           f"--jobs {args.jobs}, median of {args.repeat} rounds; PQ equal to the reference's "
           f"(<= 1e-12) in every case")
-    print(f"{'case':<12} {'s':>7} {'ms/pair':>8} {'x anchor':>9} {'x score-loop':>13}")
-    for name, t in med.items():
-        print(f"{name:<12} {t:7.2f} {1000 * t / pairs:8.1f} {t / med['anchor']:9.2f} "
-              f"{t / med['score-loop']:13.2f}")
+    print_table(med, pairs, "ms/pair")
 
 
 if __name__ == "__main__":

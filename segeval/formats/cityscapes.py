@@ -337,19 +337,7 @@ def evaluate(
     many = len(pairs) >= JIT_MIN_IMAGES_PER_WORKER[bool(iiou)] * workers
     task = _Task(pred_ids, bool(iiou), per_image, "auto" if many else "reference")
     score = functools.partial(_score_pair, task)
-    head: list[tuple[CityscapesStats, dict[str, Any] | None]] = []
-    if workers > 1 and len(pairs) > 1 and scheduler in (None, "local"):
-        # The first image is scored here, before the worker processes are forked: what it
-        # loads (Numba and the compiled loops of the PNG decoder and of the kernel, about 0.5 s
-        # of CPU) is then inherited by every worker instead of being loaded by each of them.
-        head.append(score(pairs[0]))
-        if progress:
-            progress(1)
-    total, rows = reduce_items(score, pairs[len(head):], scheduler=scheduler, jobs=jobs,
-                               progress=progress)
-    for stats, row in reversed(head):
-        total = stats + total
-        rows = ([row] if row is not None else []) + rows
+    total, rows = reduce_items(score, pairs, scheduler=scheduler, jobs=jobs, progress=progress)
     return CityscapesResult.from_stats(total, instances_evaluated=bool(iiou), pred_ids=pred_ids,
                                        num_images=len(pairs),
                                        per_image=rows if per_image else None)

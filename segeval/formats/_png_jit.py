@@ -41,37 +41,37 @@ def _paeth(a, b, c):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _row_bpp1(ft, raw, s, prev, p0, cur, c0, n):  # pragma: no cover - compiled
-    """Un-filter one row of ``n`` one-byte pixels; the left neighbour stays in a register."""
-    if ft == 0:
+def _row_bpp1(ft, x, b, cur, n):  # pragma: no cover - compiled
+    """Un-filter one row of ``n`` one-byte pixels: ``x`` the filtered bytes, ``b`` the row above
+    (zeros for the first row), ``cur`` the output; all three are ``(n,)`` views, indexed from 0
+    by the loop counter so that no index can be negative (Numba then emits no wrap-around
+    check and LLVM vectorises the Up and None rows). The left neighbour stays in a register."""
+    if ft == 2:
         for i in range(n):
-            cur[c0 + i] = raw[s + i]
-    elif ft == 2:
-        for i in range(n):
-            cur[c0 + i] = raw[s + i] + prev[p0 + i]
-    elif ft == 1:
-        a = np.int32(0)
-        for i in range(n):
-            a = (np.int32(raw[s + i]) + a) & 0xFF
-            cur[c0 + i] = a
-    elif ft == 3:
-        a = np.int32(0)
-        for i in range(n):
-            a = (np.int32(raw[s + i]) + ((a + np.int32(prev[p0 + i])) >> 1)) & 0xFF
-            cur[c0 + i] = a
-    else:
+            cur[i] = x[i] + b[i]
+    elif ft == 4:
         a = np.int32(0)
         c = np.int32(0)
         for i in range(n):
-            x = np.int32(raw[s + i])
-            b = np.int32(prev[p0 + i])
-            if x == 0 and b == c:
-                # paeth(a, b, b) == a: the common case inside a label region
-                pass
-            else:
-                a = (x + _paeth(a, b, c)) & 0xFF
-            cur[c0 + i] = a
-            c = b
+            xx = np.int32(x[i])
+            bb = np.int32(b[i])
+            if xx != 0 or bb != c:  # else paeth(a, b, b) == a: the common case in a region
+                a = (xx + _paeth(a, bb, c)) & 0xFF
+            cur[i] = a
+            c = bb
+    elif ft == 1:
+        a = np.int32(0)
+        for i in range(n):
+            a = (a + np.int32(x[i])) & 0xFF
+            cur[i] = a
+    elif ft == 0:
+        for i in range(n):
+            cur[i] = x[i]
+    else:
+        a = np.int32(0)
+        for i in range(n):
+            a = (np.int32(x[i]) + ((a + np.int32(b[i])) >> 1)) & 0xFF
+            cur[i] = a
     return 0
 
 
@@ -119,54 +119,54 @@ def unfilter_gray8(raw, out, h, w):  # pragma: no cover - compiled
         ft = raw[s]
         if ft > 4:
             return y
-        if y == 0:
-            _row_bpp1(ft, raw, s + 1, zero, 0, out, 0, w)
-        else:
-            _row_bpp1(ft, raw, s + 1, out, (y - 1) * w, out, y * w, w)
+        above = zero if y == 0 else out[(y - 1) * w:y * w]
+        _row_bpp1(ft, raw[s + 1:s + 1 + w], above, out[y * w:(y + 1) * w], w)
     return -1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _row_u16(ft, raw, s, prev, p0, out, o, w):  # pragma: no cover - compiled
-    """Un-filter one row of ``w`` big-endian 16-bit pixels into native ``uint16`` values; the
-    row above is read back from ``prev`` (native values), the left pixel stays in registers."""
-    if ft == 0:
-        for x in range(w):
-            out[o + x] = (np.uint16(raw[s + 2 * x]) << 8) | raw[s + 2 * x + 1]
-    elif ft == 2:
-        for x in range(w):
-            b = np.int32(prev[p0 + x])
-            hi = (np.int32(raw[s + 2 * x]) + (b >> 8)) & 0xFF
-            lo = (np.int32(raw[s + 2 * x + 1]) + b) & 0xFF
-            out[o + x] = (hi << 8) | lo
+def _row_u16(ft, x, b, cur, n):  # pragma: no cover - compiled
+    """Un-filter one row of ``n`` big-endian 16-bit pixels (``x``: ``2n`` filtered bytes) into
+    native ``uint16`` values in ``cur``; the row above is read back from ``b`` (native values,
+    zeros for the first row); views indexed from 0 as in :func:`_row_bpp1`. The byte swap is
+    done in the same pass, the left pixel stays in registers."""
+    if ft == 2:
+        for i in range(n):
+            bb = np.int32(b[i])
+            hi = (np.int32(x[2 * i]) + (bb >> 8)) & 0xFF
+            lo = (np.int32(x[2 * i + 1]) + bb) & 0xFF
+            cur[i] = (hi << 8) | lo
+    elif ft == 4:
+        a = np.int32(0)
+        c = np.int32(0)
+        for i in range(n):
+            xhi = np.int32(x[2 * i])
+            xlo = np.int32(x[2 * i + 1])
+            bb = np.int32(b[i])
+            if xhi != 0 or xlo != 0 or bb != c:  # else paeth(a, b, b) == a for both bytes
+                hi = (xhi + _paeth(a >> 8, bb >> 8, c >> 8)) & 0xFF
+                lo = (xlo + _paeth(a & 0xFF, bb & 0xFF, c & 0xFF)) & 0xFF
+                a = (hi << 8) | lo
+            cur[i] = a
+            c = bb
     elif ft == 1:
         ahi = np.int32(0)
         alo = np.int32(0)
-        for x in range(w):
-            ahi = (np.int32(raw[s + 2 * x]) + ahi) & 0xFF
-            alo = (np.int32(raw[s + 2 * x + 1]) + alo) & 0xFF
-            out[o + x] = (ahi << 8) | alo
-    elif ft == 3:
+        for i in range(n):
+            ahi = (ahi + np.int32(x[2 * i])) & 0xFF
+            alo = (alo + np.int32(x[2 * i + 1])) & 0xFF
+            cur[i] = (ahi << 8) | alo
+    elif ft == 0:
+        for i in range(n):
+            cur[i] = (np.int32(x[2 * i]) << 8) | np.int32(x[2 * i + 1])
+    else:
         ahi = np.int32(0)
         alo = np.int32(0)
-        for x in range(w):
-            b = np.int32(prev[p0 + x])
-            ahi = (np.int32(raw[s + 2 * x]) + ((ahi + (b >> 8)) >> 1)) & 0xFF
-            alo = (np.int32(raw[s + 2 * x + 1]) + ((alo + (b & 0xFF)) >> 1)) & 0xFF
-            out[o + x] = (ahi << 8) | alo
-    else:
-        a = np.int32(0)
-        c = np.int32(0)
-        for x in range(w):
-            xhi = np.int32(raw[s + 2 * x])
-            xlo = np.int32(raw[s + 2 * x + 1])
-            b = np.int32(prev[p0 + x])
-            if xhi != 0 or xlo != 0 or b != c:  # else paeth(a, b, b) == a for both bytes
-                hi = (xhi + _paeth(a >> 8, b >> 8, c >> 8)) & 0xFF
-                lo = (xlo + _paeth(a & 0xFF, b & 0xFF, c & 0xFF)) & 0xFF
-                a = (hi << 8) | lo
-            out[o + x] = a
-            c = b
+        for i in range(n):
+            bb = np.int32(b[i])
+            ahi = (np.int32(x[2 * i]) + ((ahi + (bb >> 8)) >> 1)) & 0xFF
+            alo = (np.int32(x[2 * i + 1]) + ((alo + (bb & 0xFF)) >> 1)) & 0xFF
+            cur[i] = (ahi << 8) | alo
     return 0
 
 
@@ -180,10 +180,8 @@ def unfilter_gray16(raw, out, h, w):  # pragma: no cover - compiled
         ft = raw[s]
         if ft > 4:
             return y
-        if y == 0:
-            _row_u16(ft, raw, s + 1, zero, 0, out, 0, w)
-        else:
-            _row_u16(ft, raw, s + 1, out, (y - 1) * w, out, y * w, w)
+        above = zero if y == 0 else out[(y - 1) * w:y * w]
+        _row_u16(ft, raw[s + 1:s + 1 + 2 * w], above, out[y * w:(y + 1) * w], w)
     return -1
 
 

@@ -284,3 +284,88 @@ def unfilter_rgba_ids(raw, out, h, w):  # pragma: no cover - compiled
             out[o + x] = (np.uint32(rows[k]) | (np.uint32(rows[k + 1]) << 8)
                           | (np.uint32(rows[k + 2]) << 16))
     return -1
+
+
+# --- Cityscapes: three label PNGs un-filtered row by row and counted at once ----------------
+# (here, not in a module of its own, because Numba's on-disk cache of a function is keyed on
+# the file that defines it: the row loops above are inlined into it and must not go stale.)
+
+
+@njit(cache=True, nogil=True)
+def count_cityscapes_rows(graw, praw, iraw, h, w, with_inst, pred_lut, category_of, label_of,
+                          inst_cat, hist, size, tp, cat_tp, grows, prows, irows, diff, keys,
+                          runs):  # pragma: no cover - compiled
+    """Un-filter the inflated rows of an 8-bit labelIds PNG (``graw``), an 8-bit prediction
+    (``praw``) and, with ``with_inst``, a 16-bit instanceIds PNG (``iraw``), all ``h x w``, and
+    count them as :func:`segeval.core.kernels.cityscapes.count_cityscapes` does, without
+    writing the images anywhere: each row is un-filtered into a two-row ring buffer
+    (``grows``/``prows`` ``(2w,)`` uint8, ``irows`` ``(2w,)`` uint16, zeros where
+    ``with_inst`` is false), split into runs of equal (label, prediction, instance) triples,
+    and the runs are added to ``hist`` (65536 int64, ``gt << 8 | pred``) and, for instance ids
+    above 1000, to ``size``, ``tp`` and ``cat_tp`` (65536 int64 each).
+
+    Scratch: ``diff`` uint16 of at least ``w`` entries, a multiple of 4, zero from ``w - 1`` on;
+    ``keys``/``runs`` int64 of at least ``w + 1`` entries. Returns ``-1``, or ``f * h + y``
+    for a bad filter-type byte in row ``y`` of file ``f`` (0 labelIds, 1 prediction, 2
+    instanceIds).
+    """
+    zero8 = np.zeros(w, np.uint8)
+    zero16 = np.zeros(w, np.uint16)
+    words = diff.view(np.uint64)
+    nk = 0
+    for y in range(h):
+        c0 = (y & 1) * w
+        p0 = w - c0
+        s = y * (w + 1)
+        ft = graw[s]
+        if ft > 4:
+            return y
+        g = grows[c0:c0 + w]
+        _row_bpp1(ft, graw[s + 1:s + 1 + w], zero8 if y == 0 else grows[p0:p0 + w], g, w)
+        ft = praw[s]
+        if ft > 4:
+            return h + y
+        p = prows[c0:c0 + w]
+        _row_bpp1(ft, praw[s + 1:s + 1 + w], zero8 if y == 0 else prows[p0:p0 + w], p, w)
+        k = irows[c0:c0 + w]
+        if with_inst:
+            s = y * (2 * w + 1)
+            ft = iraw[s]
+            if ft > 4:
+                return 2 * h + y
+            _row_u16(ft, iraw[s + 1:s + 1 + 2 * w], zero16 if y == 0 else irows[p0:p0 + w],
+                     k, w)
+        # diff[j] != 0 where pixel j + 1 starts a new run (a vectorised pass), then the runs
+        # are found a 64-bit word (4 pixels) at a time: label maps have ~1 run end per 100 px
+        g1, g0, p1, pp, k1, k0 = g[1:], g[:w - 1], p[1:], p[:w - 1], k[1:], k[:w - 1]
+        for j in range(w - 1):
+            diff[j] = np.uint16(g1[j] ^ g0[j]) | np.uint16(p1[j] ^ pp[j]) | (k1[j] ^ k0[j])
+        start = 0
+        for q in range(words.size):
+            if words[q] != 0:
+                for j in range(4 * q, 4 * q + 4):
+                    if diff[j] != 0:
+                        keys[nk] = ((np.int64(g[start]) << 24) | (np.int64(p[start]) << 16)
+                                    | np.int64(k[start]))
+                        runs[nk] = j + 1 - start
+                        nk += 1
+                        start = j + 1
+        keys[nk] = (np.int64(g[start]) << 24) | (np.int64(p[start]) << 16) | np.int64(k[start])
+        runs[nk] = w - start
+        nk += 1
+        if nk + w + 1 > keys.size or y == h - 1:
+            for r in range(nk):
+                key = keys[r]
+                n = runs[r]
+                gp = key >> 16
+                hist[gp] += n
+                kk = key & 0xFFFF
+                if kk > 1000:  # an instance (label id * 1000 + k), as cityscapesScripts tests
+                    q = pred_lut[gp & 0xFF]
+                    size[kk] += n
+                    if q == label_of[kk]:
+                        tp[kk] += n
+                    if category_of[q] == inst_cat[kk]:
+                        cat_tp[kk] += n
+            nk = 0
+    return -1

@@ -154,6 +154,18 @@ def image_stats(
     if instances is not None:
         inst = _as_uint16(instances, instances_name)
     counts = count_cityscapes(g, p, inst, lut, CATEGORY_OF, kernel=kernel)
+    return stats_from_counts(counts, pred_ids=pred_ids, pred_name=pred_name, gt_name=gt_name,
+                             instances_name=instances_name)
+
+
+def stats_from_counts(counts: Any, *, pred_ids: str = "label", pred_name: str = "pred",
+                      gt_name: str = "gt", instances_name: str = "instances") -> CityscapesStats:
+    """The :class:`CityscapesStats` of one image from its kernel counts (a
+    :class:`~segeval.core.kernels.cityscapes.CityscapesCounts`), checking the values as
+    :func:`image_stats` describes. Keeps no reference to the arrays of ``counts``."""
+    lut = PRED_LUTS.get(pred_ids)
+    if lut is None:
+        _label_lut(pred_ids)  # raises the ValueError
     hist = counts.hist
     bad_rows = np.flatnonzero(hist[NUM_LABEL_IDS:].sum(axis=1))
     if bad_rows.size:

@@ -255,6 +255,29 @@ class _Task:
 def _score_pair(task: _Task, pair: CityscapesPair) -> tuple[CityscapesStats,
                                                            dict[str, Any] | None]:
     """Decode one pair once (labelIds, prediction, instanceIds) and count it."""
+    stats = None
+    if pair.pred is not None:  # decoded and counted in one pass where the files allow it
+        from segeval.formats._cityscapes_fast import pair_stats
+
+        stats = pair_stats(pair.gt, pair.pred, pair.instances if task.iiou else None,
+                           task.pred_ids)
+    if stats is None:
+        stats = _decode_and_count(task, pair)
+    if not task.per_image:
+        return stats, None
+    from segeval.core.cityscapes import CityscapesResult
+
+    res = CityscapesResult.from_stats(stats, instances_evaluated=task.iiou)
+    m = res.metrics_dict()
+    row = {"image": pair.name, "missing": pair.pred is None, "valid_pixels": m["valid_pixels"],
+           "pixel_accuracy": m["pixel_accuracy"], "miou": m["miou"], "iiou": m["iiou"],
+           "category_miou": m["category_miou"], "category_iiou": m["category_iiou"],
+           "classes_averaged": m["classes_averaged"]["miou"]}
+    return stats, row
+
+
+def _decode_and_count(task: _Task, pair: CityscapesPair) -> CityscapesStats:
+    """Decode the pair's files (each once) into arrays, then count them."""
     import numpy as np
 
     from segeval.core.cityscapes import image_stats
@@ -267,20 +290,8 @@ def _score_pair(task: _Task, pair: CityscapesPair) -> tuple[CityscapesStats,
     else:
         pred, pred_ids = read_label_png(pair.pred), task.pred_ids
     kernel = "auto" if "numba" in sys.modules else task.kernel
-    stats = image_stats(pred, gt, inst, pred_ids=pred_ids, pred_name=str(pair.pred),
-                        gt_name=str(pair.gt), instances_name=str(pair.instances),
-                        kernel=kernel)
-    if not task.per_image:
-        return stats, None
-    from segeval.core.cityscapes import CityscapesResult
-
-    res = CityscapesResult.from_stats(stats, instances_evaluated=task.iiou)
-    m = res.metrics_dict()
-    row = {"image": pair.name, "missing": pair.pred is None, "valid_pixels": m["valid_pixels"],
-           "pixel_accuracy": m["pixel_accuracy"], "miou": m["miou"], "iiou": m["iiou"],
-           "category_miou": m["category_miou"], "category_iiou": m["category_iiou"],
-           "classes_averaged": m["classes_averaged"]["miou"]}
-    return stats, row
+    return image_stats(pred, gt, inst, pred_ids=pred_ids, pred_name=str(pair.pred),
+                       gt_name=str(pair.gt), instances_name=str(pair.instances), kernel=kernel)
 
 
 def evaluate(

@@ -249,17 +249,19 @@ def _check_size(name: str, width: int, height: int) -> None:
         )
 
 
-def _inflate(name: str, idat: list[memoryview], size: int, what: str) -> np.ndarray:
+def _inflate(name: str, idat: list[memoryview], size: int, what: str,
+             slot: int = 0) -> np.ndarray:
     """The concatenated IDAT stream inflated to exactly ``size`` bytes (uint8 array).
 
-    The array may be this thread's reusable buffer (see :func:`_inflate_into_buffer`): it is
-    valid until the next call in the same thread.
+    The array may be this thread's reusable buffer number ``slot`` (see
+    :func:`_inflate_into_buffer`): it is valid until the next call with that slot in the same
+    thread.
     """
     stream: bytes | memoryview = idat[0] if len(idat) == 1 else b"".join(idat)
     if len(stream) * _MAX_DEFLATE_RATIO + 1024 < size:
         raise _corrupt(name, f"{len(stream)} bytes of image data cannot hold a {what} image "
                              f"({size} bytes)")
-    raw = _inflate_into_buffer(stream, size)
+    raw = _inflate_into_buffer(stream, size, slot)
     if raw is not None:
         return raw
     try:
@@ -306,7 +308,8 @@ def _libdeflate() -> Any:
     return _libdeflate_fn
 
 
-def _inflate_into_buffer(stream: bytes | memoryview, size: int) -> np.ndarray | None:
+def _inflate_into_buffer(stream: bytes | memoryview, size: int,
+                         slot: int = 0) -> np.ndarray | None:
     """Inflate with libdeflate into this thread's reusable buffer: a fresh multi-MB buffer per
     image costs about a page fault per 4 KiB (measured: ~1000 faults and +1.5 to +5 ms for a
     2048x1024 8-bit map), more than the inflate itself. ``None`` when libdeflate cannot be
@@ -320,11 +323,12 @@ def _inflate_into_buffer(stream: bytes | memoryview, size: int) -> np.ndarray | 
         decompressor = _local.decompressor = alloc()
         if not decompressor:  # pragma: no cover - out of memory
             return None
-    buf = getattr(_local, "buffer", None)
+    attr = "buffer" if slot == 0 else f"buffer{slot}"
+    buf = getattr(_local, attr, None)
     if buf is None or buf.size < size:
         buf = np.empty(size, np.uint8)
         if size <= _KEEP_BUFFER_BYTES:
-            _local.buffer = buf
+            setattr(_local, attr, buf)
     src = np.frombuffer(stream, np.uint8)
     got = ctypes.c_size_t(0)
     rc = fn(decompressor, src.ctypes.data, src.size, buf.ctypes.data, size, ctypes.byref(got))

@@ -3,9 +3,41 @@ then time the cases in interleaved rounds and print medians with their ratios.""
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+
+def arguments(description: str, images: int, submissions: int,
+              generator: bool = False) -> argparse.ArgumentParser:
+    """The options every leaderboard benchmark takes (``--make-data`` if it uses the shared
+    bench's generator)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--images", type=int, default=images)
+    ap.add_argument("--submissions", type=int, default=submissions)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, default=None, help="keep the generated data here")
+    if generator:
+        ap.add_argument("--make-data", type=Path, default=SHARED_BENCH / "make_data.py",
+                        help="the shared bench's generator")
+    return ap
+
+
+def shared_data(make_data_py: Path, out: Path, kind: str, images: int) -> Path:
+    """Run the shared bench's generator for ``kind`` (``coco_panoptic``, ``coco_instances``)
+    with ``images`` images into ``out``; the folder it wrote."""
+    flag = "--" + kind.replace("_", "-")
+    subprocess.run([sys.executable, str(make_data_py), str(out), "--only", kind, flag,
+                    str(images)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return out / kind
 
 
 def check_and_time(cases: dict[str, Callable[[], dict[str, float]]], repeat: int,

@@ -23,7 +23,6 @@ All cases must give the identical mIoU per submission before anything is timed. 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _leaderboard_harness import check_and_time, print_table
+from _leaderboard_harness import arguments, check_and_time, print_table
 from bench_confusion import IGNORE, C, _convex, realistic_pair
 
 import segeval
@@ -80,12 +79,7 @@ def leaderboard(root: Path, jobs: int, cache: Path | None) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=20)
-    ap.add_argument("--submissions", type=int, default=8)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=None, help="keep the generated data here")
+    ap = arguments(__doc__.split("\n")[0], 20, 8)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)

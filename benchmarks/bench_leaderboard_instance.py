@@ -25,12 +25,10 @@ All cases must give each submission pycocotools' AP (to 1e-12) before timing.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,19 +37,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _leaderboard_harness import check_and_time, print_table
+from _leaderboard_harness import arguments, check_and_time, print_table, shared_data
 
 import segeval
 from segeval.leaderboard import run_leaderboard
 
-SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
-
 
 def make_data(root: Path, images: int, submissions: int, make_data_py: Path) -> None:
-    subprocess.run([sys.executable, str(make_data_py), str(root / "gen"), "--only",
-                    "coco_instances", "--coco-instances", str(images)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = root / "gen" / "coco_instances"
+    base = shared_data(make_data_py, root / "gen", "coco_instances", images)
     (root / "gt.json").write_bytes((base / "instances_val.json").read_bytes())
     dets = json.loads((base / "detections_segm.json").read_text())
     for s in range(submissions):
@@ -104,14 +97,7 @@ def one_resample(root: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--submissions", type=int, default=4)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=None, help="keep the generated data here")
-    ap.add_argument("--make-data", type=Path, default=SHARED_BENCH / "make_data.py",
-                    help="the shared bench's generator")
+    ap = arguments(__doc__.split("\n")[0], 200, 4, generator=True)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)

@@ -25,12 +25,10 @@ Prints ms per (submission, image) pair and the ratios to ``anchor`` and ``score-
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,19 +37,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _leaderboard_harness import check_and_time, print_table
+from _leaderboard_harness import arguments, check_and_time, print_table, shared_data
 
 import segeval
 from segeval.leaderboard import run_leaderboard
 
-SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
-
 
 def make_data(root: Path, images: int, submissions: int, make_data_py: Path) -> None:
-    subprocess.run([sys.executable, str(make_data_py), str(root / "gen"), "--only",
-                    "coco_panoptic", "--coco-panoptic", str(images)], check=True,
-                   stdout=subprocess.DEVNULL)
-    base = root / "gen" / "coco_panoptic"
+    base = shared_data(make_data_py, root / "gen", "coco_panoptic", images)
     shutil.move(str(base / "panoptic_val.json"), root / "gt.json")
     shutil.move(str(base / "panoptic_val"), root / "gt")
     doc = json.loads((base / "panoptic_pred.json").read_text())
@@ -106,14 +99,7 @@ def leaderboard(root: Path, jobs: int, cache: Path | None) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=50)
-    ap.add_argument("--submissions", type=int, default=6)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=None, help="keep the generated data here")
-    ap.add_argument("--make-data", type=Path, default=SHARED_BENCH / "make_data.py",
-                    help="the shared bench's generator")
+    ap = arguments(__doc__.split("\n")[0], 50, 6, generator=True)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)

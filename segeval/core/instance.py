@@ -167,21 +167,21 @@ def _check_params(gt: GroundTruth, iou_thresholds: Sequence[float] | None,
             raise UsageError("area_ranges must map labels to (low, high) areas in pixels, "
                              "'all' among them (small/medium/large name APs/APm/APl)")
         ranges = {"all": ranges.pop("all"), **ranges}
-    cats = None
-    if category_ids is not None:
-        unknown = [c for c in category_ids if c not in gt.category_names]
-        if unknown or not category_ids:
-            raise UsageError(f"category_ids: {unknown[:5] if unknown else 'empty'} not "
-                             f"categories of {gt.name}")
-        cats = _sorted(set(category_ids))
-    imgs = None
-    if image_ids is not None:
-        unknown = [i for i in image_ids if i not in gt.sizes]
-        if unknown or not image_ids:
-            raise UsageError(f"image_ids: {unknown[:5] if unknown else 'empty'} not images "
-                             f"of {gt.name}")
-        imgs = _sorted(set(image_ids))
+    cats = _known_ids("category_ids", category_ids, gt.category_names, "categories", gt.name)
+    imgs = _known_ids("image_ids", image_ids, gt.sizes, "images", gt.name)
     return _Params(thr, dets, ranges, cats, imgs)
+
+
+def _known_ids(option: str, ids: Any, known: Any, what: str, source: str) -> list[Any] | None:
+    """``ids`` sorted and deduplicated, or ``None`` when not given; a usage error for an empty
+    list or ids that ``known`` does not hold."""
+    if ids is None:
+        return None
+    unknown = [i for i in ids if i not in known]
+    if unknown or not ids:
+        raise UsageError(f"{option}: {unknown[:5] if unknown else 'empty'} not {what} of "
+                         f"{source}")
+    return _sorted(set(ids))
 
 
 def _apply(p: Any, params: _Params) -> None:

@@ -47,6 +47,20 @@ def reject_options(fmt: str, options: dict[str, object]) -> None:
         raise UsageError(f"{names}: not an option of the {fmt} format")
 
 
+def json_in(path: Path, what: str) -> Path:
+    """``path`` itself, or the one ``.json`` file of the folder ``path`` (``what`` names it in
+    the error for none or several: "ground-truth panoptic JSON file")."""
+    from segeval.errors import MissingFileError
+
+    if not path.is_dir():
+        return path
+    found = sorted(p for p in path.glob("*.json") if not p.name.startswith("."))
+    if len(found) != 1:
+        raise MissingFileError(f"{path}: expected the {what}, or a folder holding exactly one "
+                               f".json file (found {len(found)})")
+    return found[0]
+
+
 def png_files(folder: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str, Path]:
     """PNG files (or files with other lower-case ``suffixes``) below ``folder``, keyed by their
     path relative to it without the suffix.

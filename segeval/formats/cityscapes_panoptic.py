@@ -12,13 +12,11 @@ official script's defaults. PNG folders default to the JSON paths without ``.jso
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from segeval.core.panoptic import PanopticResult
 from segeval.errors import MissingFileError
-from segeval.formats import reject_options
 from segeval.formats.coco_panoptic import evaluate_files
 
 FORMAT = "cityscapes-panoptic"
@@ -40,27 +38,10 @@ def json_path(path: Path, split: str, what: str, *, dataset: bool) -> Path:
                            + (" or in its gtFine folder" if dataset else ""))
 
 
-def evaluate(
-    pred: Path,
-    gt: Path,
-    *,
-    split: str | None = None,
-    gt_folder: Path | None = None,
-    pred_folder: Path | None = None,
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    missing: str = "error",
-    per_image: bool = False,
-    progress: Callable[[int], Any] | None = None,
-    on_start: Callable[[int], Any] | None = None,
-    **unused: Any,
-) -> PanopticResult:
+def evaluate(pred: Path, gt: Path, *, split: str | None = None, **options: Any
+             ) -> PanopticResult:
     """Score Cityscapes panoptic predictions; see the module docstring and
     :func:`segeval.formats.coco_panoptic.evaluate` for the options (``split`` in addition)."""
-    reject_options(FORMAT, unused)
     split = split or "val"
     return evaluate_files(FORMAT, json_path(pred, split, "prediction", dataset=False),
-                          json_path(gt, split, "ground-truth", dataset=True),
-                          gt_folder=gt_folder, pred_folder=pred_folder, jobs=jobs,
-                          scheduler=scheduler, missing=missing, per_image=per_image,
-                          progress=progress, on_start=on_start)
+                          json_path(gt, split, "ground-truth", dataset=True), **options)

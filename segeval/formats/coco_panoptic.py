@@ -185,14 +185,17 @@ def evaluate_files(
     per_image: bool = False,
     progress: Callable[[int], Any] | None = None,
     on_start: Callable[[int], Any] | None = None,
+    **unused: Any,
 ) -> PanopticResult:
-    """Score a COCO-panoptic prediction JSON (+ PNG folder) against the ground truth's.
+    """Score a COCO-panoptic prediction JSON (+ PNG folder) against the ground truth's; the
+    options are those of :func:`evaluate`, and one ``fmt`` does not use is a usage error.
 
     See the module docstring for the paths and checks; ``jobs`` worker processes (default all
     cores) decode and count the images on the engine named by ``scheduler`` (default this
     machine; see :mod:`segeval.engine`), and only the per-category counts come back, so memory
     does not grow with the number of images. The result does not depend on ``jobs``.
     """
+    reject_options(fmt, unused)
     if missing not in ("error", "zero"):
         raise UsageError(f"--missing must be 'error' or 'zero', not {missing!r}")
     gt_doc = read_json(gt_json, "ground truth")
@@ -219,29 +222,12 @@ def evaluate_files(
     return stats.result(format=fmt, num_images=len(images), per_image=rows if per_image else None)
 
 
-def evaluate(
-    pred: Path,
-    gt: Path,
-    *,
-    gt_folder: Path | None = None,
-    pred_folder: Path | None = None,
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    missing: str = "error",
-    per_image: bool = False,
-    progress: Callable[[int], Any] | None = None,
-    on_start: Callable[[int], Any] | None = None,
-    **unused: Any,
-) -> PanopticResult:
+def evaluate(pred: Path, gt: Path, **options: Any) -> PanopticResult:
     """Score ``pred`` (prediction JSON) against ``gt`` (ground-truth JSON); see the module
     docstring. Options: ``gt_folder``, ``pred_folder``, ``jobs``, ``scheduler``, ``missing``
     (``"error"``/``"zero"``), ``per_image``, ``progress``, ``on_start``."""
-    reject_options(FORMAT, unused)
     for path, flag in ((gt, "--gt"), (pred, "--pred")):
         if Path(path).is_dir():
             raise UsageError(f"{path}: {flag} must be the panoptic JSON file for the "
                              f"{FORMAT} format, not a folder")
-    return evaluate_files(FORMAT, Path(pred), Path(gt), gt_folder=gt_folder,
-                          pred_folder=pred_folder, jobs=jobs, scheduler=scheduler,
-                          missing=missing, per_image=per_image, progress=progress,
-                          on_start=on_start)
+    return evaluate_files(FORMAT, Path(pred), Path(gt), **options)

@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from segeval.errors import UsageError
+from segeval.formats import json_in
 from segeval.leaderboard.sources import (
     MemberReader,
     Submission,
-    SubmissionError,
-    strip_common_folder,
+    one_json,
 )
 
 #: What ``ci.method`` says for this task's entries.
@@ -59,23 +59,7 @@ class InstanceReference:
 
 def _find_results(sub: Submission) -> str:
     """The results JSON member of a submission (top level, else its one top-level folder)."""
-    members = list(sub.members)
-
-    def jsons(prefix: str) -> list[str]:
-        return sorted(m for m in members if m.startswith(prefix) and m.lower().endswith(".json")
-                      and "/" not in m[len(prefix):] and not m[len(prefix):].startswith("."))
-
-    found = jsons("")
-    if not found:
-        prefix = strip_common_folder(members)
-        found = jsons(prefix) if prefix else []
-    if not found:
-        raise SubmissionError(f"{sub.path}: no results JSON (a .json file) at the top of the "
-                              f"submission")
-    if len(found) > 1:
-        raise SubmissionError(f"{sub.path}: {len(found)} .json files ({', '.join(found[:3])})"
-                              f": a submission holds one results JSON")
-    return found[0]
+    return one_json(sub, list(sub.members), "results JSON", "a .json file")[0]
 
 
 class InstanceTask:
@@ -108,14 +92,7 @@ class InstanceTask:
                              "without detections simply has none)")
         known = split_instance_options("coco", options, per_image=False)
         known.pop("verbose", None)
-        gt = Path(gt)
-        if gt.is_dir():
-            found = sorted(p for p in gt.glob("*.json") if not p.name.startswith("."))
-            if len(found) != 1:
-                raise MissingFileError(f"{gt}: expected the ground-truth instances JSON file, "
-                                       f"or a folder holding exactly one .json file (found "
-                                       f"{len(found)})")
-            gt = found[0]
+        gt = json_in(Path(gt), "ground-truth instances JSON file")
         try:
             data = gt.read_bytes()
         except FileNotFoundError:

@@ -43,11 +43,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from segeval.errors import SegevalError, UsageError
+from segeval.formats import json_in
 from segeval.leaderboard.sources import (
     MemberReader,
     Submission,
     SubmissionError,
-    strip_common_folder,
+    one_json,
 )
 
 
@@ -85,22 +86,13 @@ class PanopticReference:
 
 def _gt_json(gt: Path, fmt: str, split: str | None) -> Path:
     """The ground-truth JSON ``--gt`` names, as ``segeval score`` finds it."""
-    from segeval.errors import MissingFileError
-
     if fmt == "cityscapes-panoptic":
         from segeval.formats.cityscapes_panoptic import json_path
 
         return json_path(gt, split or "val", "ground-truth", dataset=True)
     if split is not None:
         raise UsageError(f"--split is not an option of the {fmt} format")
-    if gt.is_dir():
-        found = sorted(p for p in gt.glob("*.json") if not p.name.startswith("."))
-        if len(found) != 1:
-            raise MissingFileError(f"{gt}: expected the ground-truth panoptic JSON file, or a "
-                                   f"folder holding exactly one .json file (found "
-                                   f"{len(found)})")
-        return found[0]
-    return gt
+    return json_in(gt, "ground-truth panoptic JSON file")
 
 
 def _parse_json(data: bytes, name: str) -> dict[str, Any]:
@@ -118,23 +110,8 @@ def _parse_json(data: bytes, name: str) -> dict[str, Any]:
 
 def _find_json(members: list[str], sub: Submission) -> tuple[str, str]:
     """``(json member, PNG prefix)`` of a submission (see the module docstring's layouts)."""
-
-    def jsons(prefix: str) -> list[str]:
-        return sorted(m for m in members if m.startswith(prefix) and m.lower().endswith(".json")
-                      and "/" not in m[len(prefix):] and not m[len(prefix):].startswith("."))
-
-    prefix = ""
-    found = jsons(prefix)
-    if not found:
-        prefix = strip_common_folder(members)
-        found = jsons(prefix) if prefix else []
-    if not found:
-        raise SubmissionError(f"{sub.path}: no predictions JSON (a .json file with its PNG "
-                              f"folder) at the top of the submission")
-    if len(found) > 1:
-        raise SubmissionError(f"{sub.path}: {len(found)} .json files ({', '.join(found[:3])})"
-                              f": a submission holds one predictions JSON")
-    member = found[0]
+    member, prefix = one_json(sub, members, "predictions JSON",
+                              "a .json file with its PNG folder")
     folder = member[:-5] + "/"
     if any(m.startswith(folder) for m in members):
         return member, folder

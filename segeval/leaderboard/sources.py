@@ -186,6 +186,28 @@ def strip_common_folder(members: list[str]) -> str:
     return ""
 
 
+def one_json(sub: Submission, members: list[str], kind: str, hint: str) -> tuple[str, str]:
+    """``(member, prefix)`` of the one ``.json`` at the top of a submission, or at the top of
+    its one top-level folder (``prefix``); a :class:`SubmissionError` naming ``kind`` for none
+    or several (``hint`` says what is expected)."""
+
+    def jsons(prefix: str) -> list[str]:
+        return sorted(m for m in members if m.startswith(prefix) and m.lower().endswith(".json")
+                      and "/" not in m[len(prefix):] and not m[len(prefix):].startswith("."))
+
+    prefix = ""
+    found = jsons(prefix)
+    if not found:
+        prefix = strip_common_folder(members)
+        found = jsons(prefix) if prefix else []
+    if not found:
+        raise SubmissionError(f"{sub.path}: no {kind} ({hint}) at the top of the submission")
+    if len(found) > 1:
+        raise SubmissionError(f"{sub.path}: {len(found)} .json files ({', '.join(found[:3])})"
+                              f": a submission holds one {kind}")
+    return found[0], prefix
+
+
 class MemberReader:
     """Reads members of submissions, keeping each archive open while in use.
 

@@ -23,13 +23,13 @@ _LAZY = {
     "SemanticResult": "segeval.core.confusion",
     "confusion_matrix": "segeval.core.confusion",
     "MeanScore": "segeval.core.metrics",
-    "iou": "segeval.arrays",
-    "miou": "segeval.arrays",
-    "pixel_accuracy": "segeval.arrays",
-    "mean_pixel_accuracy": "segeval.arrays",
-    "fwiou": "segeval.arrays",
-    "dice": "segeval.arrays",
-    "mean_dice": "segeval.arrays",
+    "iou": "segeval.core.functional",
+    "miou": "segeval.core.functional",
+    "pixel_accuracy": "segeval.core.functional",
+    "mean_pixel_accuracy": "segeval.core.functional",
+    "fwiou": "segeval.core.functional",
+    "dice": "segeval.core.functional",
+    "mean_dice": "segeval.core.functional",
     "evaluate": "segeval.scoring",
     "SegevalError": "segeval.errors",
     "coco_mask_ap": "segeval.core.instance",
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from segeval.arrays import (
+    from segeval.core.functional import (
         dice,
         fwiou,
         iou,

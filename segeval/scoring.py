@@ -4,7 +4,7 @@
 (see :mod:`segeval.formats.registry`). An adapter module either defines ``evaluate(pred, gt,
 **options)`` itself, or only ``load(pred, gt, ...)`` returning a
 :class:`~segeval.formats.SemanticDataset`, which is then scored by
-:func:`segeval.semantic.evaluate_semantic`.
+:func:`segeval.formats.semantic.evaluate_semantic`.
 
 Every result has ``task``, ``to_dict()`` (the JSON document), ``per_class()`` (JSON-safe rows)
 and ``per_image`` (rows, when asked for).
@@ -34,7 +34,7 @@ def evaluate(
     ``jobs`` (worker processes, default all cores), ``per_image`` (fill ``result.per_image``),
     ``progress(k)`` and ``on_start(n)`` callbacks. Semantic formats also take ``num_classes``,
     ``class_names``, ``ignore_index``, ``split``, ``missing`` (``"error"`` or ``"zero"``) and
-    ``absent`` (see :func:`segeval.semantic.evaluate_semantic`). An option a format does not
+    ``absent`` (see :func:`segeval.formats.semantic.evaluate_semantic`). An option a format does not
     use is a :class:`~segeval.errors.UsageError`.
 
     Example (the bundled example data, from the repository root)::
@@ -53,6 +53,6 @@ def evaluate(
         options["task"] = task  # the adapter decides
     if hasattr(adapter, "evaluate"):
         return adapter.evaluate(Path(pred), Path(gt), **options)
-    from segeval.semantic import evaluate_semantic
+    from segeval.formats.semantic import evaluate_semantic
 
     return evaluate_semantic(adapter.load, Path(pred), Path(gt), **options)

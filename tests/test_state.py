@@ -11,7 +11,7 @@ import pytest
 
 from segeval import evaluate
 from segeval.errors import DataError, FileFormatError
-from segeval.state import load_state, merge_states, state_bytes
+from segeval.engine.state import load_state, merge_states, state_bytes
 from tests.conftest import random_labels, write_png
 from tests.test_cli import run
 

@@ -27,6 +27,8 @@ Importing this module imports neither CuPy nor Numba; a CPU input never leads to
 
 from __future__ import annotations
 
+import os
+
 from types import ModuleType
 from typing import Any, Literal
 
@@ -160,3 +162,11 @@ def label_arrays(pred: Any, gt: Any, device: str = "auto") -> tuple[Any, Any]:
     else:
         p, g = _to_host(pred, "pred"), _to_host(gt, "gt")
     return _check_labels(p, "pred"), _check_labels(g, "gt")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1

@@ -346,7 +346,7 @@ def coco_mask_ap(
                  "(keep_bbox=True for pycocotools' raw behaviour)", checked.name,
                  checked.bboxes_dropped)
     if backend == "faster":
-        from segeval.engine.local import available_cores
+        from segeval.core.device import available_cores
 
         ev = _run_faster(checked_gt, checked, params, verbose, min(8, jobs or available_cores()))
     else:

@@ -267,7 +267,7 @@ def warm_jit() -> bool:
     """Load the compiled kernel now (in a parent process, before workers are forked), so that
     :func:`intersections` uses it for images of any size; ``False`` without Numba."""
     try:
-        from segeval.core._panoptic_jit import pair_counts
+        from segeval.core.kernels.panoptic_jit import pair_counts
     except ImportError:  # pragma: no cover - numba is a dependency
         return False
     ids = np.zeros(1, np.uint32)
@@ -294,7 +294,7 @@ def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
                          f"Got {kernel!r} instead.")
     keep = np.ix_(np.r_[0 : g + 1, _UNKNOWN], np.r_[0 : p + 1, _UNKNOWN])
     if kernel == "jit" and tables:
-        from segeval.core._panoptic_jit import pair_counts
+        from segeval.core.kernels.panoptic_jit import pair_counts
 
         full = np.zeros(1 << 16, np.int64)
         with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
@@ -842,12 +842,12 @@ def panoptic_quality(
         crowd_instance=crowd_instance).result()
 
 
-# ---------------------------------------------------------------- saved state (segeval.state)
+# ---------------------------------------------------------------- saved state (segeval.engine.state)
 
 
 def state_of(result: PanopticResult) -> tuple[dict[str, Any], dict[str, Any]]:
     """Settings (the category table) and arrays (the ``(5, C)`` counts) of a panoptic result,
-    for :mod:`segeval.state`."""
+    for :mod:`segeval.engine.state`."""
     cats = [{"id": c.id, "name": c.name, "isthing": int(c.isthing)}
             for c in result.stats.categories]
     return {"categories": cats}, {"counts": result.stats.counts}

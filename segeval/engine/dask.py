@@ -33,7 +33,7 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
         raise UsageError(f"--scheduler {scheduler} needs dask.distributed: "
                          f"pip install 'segeval[dask]'") from None
     if scheduler == "dask-local":
-        from segeval.engine.local import available_cores
+        from segeval.core.device import available_cores
 
         workers = jobs or available_cores()
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

@@ -15,16 +15,10 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from segeval.core.device import available_cores
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def map_items(

@@ -15,12 +15,12 @@ from segeval.errors import UsageError
 ADAPTERS: dict[str, str] = {
     "voc": "segeval.formats.voc",
     "folder": "segeval.formats.folder",
-    "coco": "segeval.formats.coco",
-    "cityscapes/instance": "segeval.formats.cityscapes_instance",
-    "coco-panoptic": "segeval.formats.coco_panoptic",
-    "cityscapes-panoptic": "segeval.formats.cityscapes_panoptic",
-    "coco/panoptic": "segeval.formats.coco_panoptic",
-    "cityscapes/panoptic": "segeval.formats.cityscapes_panoptic",
+    "coco": "segeval.formats.coco.instance",
+    "cityscapes/instance": "segeval.formats.cityscapes.instance",
+    "coco-panoptic": "segeval.formats.coco.panoptic",
+    "cityscapes-panoptic": "segeval.formats.cityscapes.panoptic",
+    "coco/panoptic": "segeval.formats.coco.panoptic",
+    "cityscapes/panoptic": "segeval.formats.cityscapes.panoptic",
     "cityscapes": "segeval.formats.cityscapes",
 }
 

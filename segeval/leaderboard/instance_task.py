@@ -79,11 +79,11 @@ class InstanceTask:
         from segeval.core.coco_input import check_ground_truth, load_json
         from segeval.core.instance import _sorted
         from segeval.errors import MissingFileError
-        from segeval.formats.coco import split_instance_options
+        from segeval.formats.coco.instance import split_instance_options
         from segeval.formats.registry import get_adapter
 
         adapter = get_adapter(fmt, self.name)
-        if adapter.__name__ != "segeval.formats.coco":
+        if adapter.__name__ != "segeval.formats.coco.instance":
             raise UsageError(f"--task instance: the leaderboard reads COCO results JSON "
                              f"(--format coco), not the {fmt} format")
         options = dict(options)

@@ -4,7 +4,7 @@ Ground truth: the formats ``coco-panoptic`` and ``cityscapes-panoptic`` (also ``
 ``cityscapes`` with ``--task panoptic``), read as ``segeval score`` reads them: ``--gt`` is the
 ground-truth JSON (for ``coco-panoptic`` also a folder holding exactly one ``.json`` file; for
 ``cityscapes-panoptic`` also the dataset root or ``gtFine``, see
-:mod:`segeval.formats.cityscapes_panoptic`), its PNG folder the JSON path without ``.json``.
+:mod:`segeval.formats.cityscapes.panoptic`), its PNG folder the JSON path without ``.json``.
 The JSON and its segment tables are read and checked once, and each ground-truth PNG is decoded
 and checked once per run (:meth:`PanopticTask.decode_gt`).
 
@@ -87,7 +87,7 @@ class PanopticReference:
 def _gt_json(gt: Path, fmt: str, split: str | None) -> Path:
     """The ground-truth JSON ``--gt`` names, as ``segeval score`` finds it."""
     if fmt == "cityscapes-panoptic":
-        from segeval.formats.cityscapes_panoptic import json_path
+        from segeval.formats.cityscapes.panoptic import json_path
 
         return json_path(gt, split or "val", "ground-truth", dataset=True)
     if split is not None:
@@ -137,7 +137,7 @@ class PanopticTask:
         from segeval.core import panoptic
         from segeval.errors import FileFormatError, MissingFileError
         from segeval.formats import reject_options
-        from segeval.formats.coco_panoptic import _by_image, png_folder, read_json
+        from segeval.formats.coco.panoptic import _by_image, png_folder, read_json
         from segeval.formats.registry import get_adapter
 
         options = dict(options)
@@ -202,7 +202,7 @@ class PanopticTask:
         import sys
 
         from segeval.core import panoptic
-        from segeval.formats.coco_panoptic import JIT_MIN_TOTAL_PIXELS
+        from segeval.formats.coco.panoptic import JIT_MIN_TOTAL_PIXELS
         from segeval.formats.png import read_label_png
 
         if not ref.gt_pngs or pending < 1:
@@ -216,7 +216,7 @@ class PanopticTask:
         by ``image_id`` and validate their segment tables; one :class:`Pairing` (PNG member
         and predicted segments) per ground-truth image, ``None`` where missing."""
         from segeval.core import panoptic
-        from segeval.formats.coco_panoptic import _by_image, _names
+        from segeval.formats.coco.panoptic import _by_image, _names
 
         members = list(sub.members)
         json_member, folder = _find_json(members, sub)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from segeval.core.cityscapes import (
+from segeval.formats.cityscapes.stats import (
     CATEGORY_OF,
     PRED_LUTS,
     CityscapesResult,

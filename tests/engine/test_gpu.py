@@ -18,10 +18,10 @@ from click.testing import CliRunner
 
 from segeval import confusion_matrix, evaluate
 from segeval.cli import cli
-from segeval.engine.gpu import score_pairs_batched
+from segeval.engine.cuda import score_pairs_batched
 from segeval.errors import LabelError, SizeMismatchError, UsageError
 from segeval.formats import Pair
-from segeval.semantic import _Task
+from segeval.formats.semantic import _Task
 from tests.conftest import random_labels, write_png
 
 C = 5

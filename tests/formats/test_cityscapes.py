@@ -17,7 +17,7 @@ from PIL import Image
 
 from segeval import evaluate
 from segeval.cli import cli
-from segeval.core.cityscapes import _weighted, official_result
+from segeval.formats.cityscapes.stats import _weighted, official_result
 from segeval.errors import DataError, LabelError, MissingFileError, SizeMismatchError, UsageError
 from segeval.formats import cityscapes as cs
 from tests.cityscapes_data import (

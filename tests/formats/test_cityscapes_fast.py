@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segeval import evaluate
-from segeval.core.cityscapes import official_result
+from segeval.formats.cityscapes.stats import official_result
 from segeval.errors import FileFormatError, LabelError, SizeMismatchError
-from segeval.formats import _cityscapes_fast as fast
+from segeval.formats.cityscapes import fused as fast
 from segeval.formats import png
 from segeval.formats.cityscapes import CityscapesPair, _decode_and_count, _score_pair, _Task
 from tests.cityscapes_data import assert_official_equal, official, scene, write_dataset

@@ -296,14 +296,14 @@ def test_saved_states_of_shards_merge_to_one_run(tmp_path: Path) -> None:
 def test_big_sets_load_the_compiled_kernel_first(tmp_path: Path, monkeypatch) -> None:
     import sys
 
-    from segeval.formats import coco_panoptic
+    from segeval.formats.coco import panoptic as coco_panoptic
 
     rng = np.random.default_rng(10)
     images = [random_image(rng) for _ in range(6)]
     ref = reference(tmp_path, images)
     monkeypatch.setattr(coco_panoptic, "JIT_MIN_TOTAL_PIXELS", 0)
     r = segeval.evaluate(tmp_path / "pred.json", tmp_path / "gt.json", "coco-panoptic", jobs=2)
-    assert "segeval.core._panoptic_jit" in sys.modules
+    assert "segeval.core.kernels.panoptic_jit" in sys.modules
     for k, c in enumerate(CATEGORIES):
         assert (r.stats.tp[k], r.stats.fp[k], r.stats.fn[k]) == ref.counts[c["id"]][:3]
 

@@ -445,7 +445,7 @@ def test_auto_leaves_numba_alone_for_small_images(tmp_path: Path, good) -> None:
     big = write(tmp_path, "big.png", pngenc.encode(np.zeros((512, 1024), np.uint8), pngenc.GREY))
     code = ("import sys; from segeval.formats.png import read_label_png as r; "
             f"r({str(small)!r}); print('numba' in sys.modules); "
-            f"r({str(big)!r}); print('segeval.formats._png_jit' in sys.modules)")
+            f"r({str(big)!r}); print('segeval.core.kernels.png_jit' in sys.modules)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop(png.DECODER_ENV, None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

@@ -172,10 +172,10 @@ def test_codabench_scores_an_instance_submission(suite: Path, tmp_path: Path) ->
 
 def test_evalai_takes_the_json_files_themselves(suite: Path, tmp_path: Path) -> None:
     """EvalAI's test_annotation_file and user_submission_file are single files here."""
-    import segeval.challenge
+    import segeval.leaderboard.challenge
 
     gt = suite / "derived" / "instances_gt.json"
-    out = segeval.challenge.evaluate(gt, suite / "derived" / "detections_segm.json", "dev",
+    out = segeval.leaderboard.challenge.evaluate(gt, suite / "derived" / "detections_segm.json", "dev",
                                      format="coco", split_codename="val")
     want = load_expected(suite)["cases"]["derived_segm"]["expected"]["stats"]
     assert [out["result"][0]["val"][k] for k in NAMES] == pytest.approx(want, abs=1e-4)
@@ -183,4 +183,4 @@ def test_evalai_takes_the_json_files_themselves(suite: Path, tmp_path: Path) -> 
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     with pytest.raises(segeval.SegevalError, match=r"bad.json: not a COCO results list"):
-        segeval.challenge.evaluate(gt, bad, "dev", format="coco")
+        segeval.leaderboard.challenge.evaluate(gt, bad, "dev", format="coco")

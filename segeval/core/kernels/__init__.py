@@ -64,12 +64,12 @@ def count_pixels(
 
         return count_pixels_cuda(pred, gt, num_classes, ignore_index)
     if kernel == "auto":
-        loaded = "segeval.core.kernels.jit" in sys.modules
+        loaded = "segeval.core.kernels.confusion_jit" in sys.modules
         kernel = "jit" if loaded or gt.size >= JIT_MIN_PIXELS else "reference"
         if kernel == "jit" and not _jit_available():
             kernel = "reference"
     if kernel == "jit":
-        from segeval.core.kernels.jit import count_pixels_jit
+        from segeval.core.kernels.confusion_jit import count_pixels_jit
 
         return count_pixels_jit(pred, gt, num_classes, ignore_index)
     if kernel == "reference":

@@ -17,7 +17,7 @@ from segeval.core.kernels.cityscapes import (
     compact,
     instance_tables,
 )
-from segeval.core.kernels.jit import _histogram_u8
+from segeval.core.kernels.confusion_jit import _histogram_u8
 
 
 @njit(cache=True, nogil=True)

@@ -44,7 +44,7 @@ from segeval.errors import (
     UsageError,
 )
 from segeval.formats import log
-from segeval.formats.coco import split_instance_options
+from segeval.formats.coco.instance import split_instance_options
 from segeval.formats.png import read_label_png
 
 TASK = "instance"

@@ -208,7 +208,7 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
         if per_image_path:
             files[per_image_path] = render.per_image_text(result.per_image or [], per_image_path)
         if state_path:
-            from segeval.state import state_bytes
+            from segeval.engine.state import state_bytes
 
             files[state_path] = state_bytes(result)
         if plots_dir is not None:
@@ -264,7 +264,7 @@ def merge(states: tuple[Path, ...], json_path: Path | None, csv_path: Path | Non
     _setup_logging()
     _check_outputs(json_path, csv_path, state_path)
     try:
-        from segeval.state import merge_states
+        from segeval.engine.state import merge_states
 
         result = merge_states(list(states))
     except SegevalError as e:
@@ -274,7 +274,7 @@ def merge(states: tuple[Path, ...], json_path: Path | None, csv_path: Path | Non
 
 def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: int | None,
                per_image: bool, quiet: bool) -> Any:
-    from segeval.progress import progress_bar
+    from segeval.cli.progress import progress_bar
     from segeval.scoring import evaluate
 
     with progress_bar("scoring", quiet) as (on_start, update):
@@ -283,8 +283,8 @@ def _run_score(pred: Path, gt: Path, fmt: str, options: dict[str, Any], jobs: in
 
 
 # Commands defined in their own packages (click only at import; the work is imported lazily).
-from segeval.leaderboard.commands import register as _register_leaderboard  # noqa: E402
-from segeval.model.cli import model as _model_group  # noqa: E402
+from segeval.cli.leaderboard import register as _register_leaderboard  # noqa: E402
+from segeval.cli.model import model as _model_group  # noqa: E402
 
 _register_leaderboard(cli)  # segeval leaderboard, segeval codabench
 cli.add_command(_model_group)  # segeval model make-data | train | predict

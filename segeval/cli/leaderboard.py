@@ -159,7 +159,7 @@ def register(group: click.Group) -> None:
 
         cli_module._setup_logging()
         try:
-            from segeval.challenge import codabench as run_codabench
+            from segeval.leaderboard.challenge import codabench as run_codabench
 
             opts = _options(cli_module, options)
             scores = run_codabench(input_dir, output_dir, fmt, **opts)
@@ -175,7 +175,7 @@ def register(group: click.Group) -> None:
 def _run(gt: Path, submissions: Path, fmt: str, out: Path, cache: Path | None, quiet: bool,
          options: dict[str, Any]) -> Any:
     from segeval.leaderboard.runner import run_leaderboard
-    from segeval.progress import progress_bar
+    from segeval.cli.progress import progress_bar
 
     with progress_bar("leaderboard", quiet) as (on_start, update):
         return run_leaderboard(gt, submissions, fmt, cache=cache, progress=update,

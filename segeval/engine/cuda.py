@@ -24,7 +24,7 @@ from segeval.errors import LabelError
 
 if TYPE_CHECKING:
     from segeval.formats import Pair
-    from segeval.semantic import _Task
+    from segeval.formats.semantic import _Task
 
 #: Pairs counted per GPU launch.
 BATCH = 8
@@ -89,14 +89,14 @@ def score_pairs_batched(
     """Yield ``(confusion matrix, per-image row or None)`` for every pair or batch of pairs.
 
     Summing the matrices gives the dataset's matrix. ``task`` is the semantic pipeline's
-    :class:`~segeval.semantic._Task`; ``progress(1)`` is called as each pair is decoded.
+    :class:`~segeval.formats.semantic._Task`; ``progress(1)`` is called as each pair is decoded.
     ``device`` is where the stacks are counted (``"cuda"``; ``"cpu"`` runs the same batching on
     the host, which is how it is tested without a GPU). Raises
     :class:`~segeval.errors.DeviceError` first if CuPy or a CUDA device is missing.
     """
     from segeval.core.device import check_device, require_cuda
     from segeval.engine.local import map_items
-    from segeval.semantic import _image_row
+    from segeval.formats.semantic import _image_row
 
     if check_device(device) == "cuda":
         require_cuda("--device cuda")

@@ -19,7 +19,7 @@ several such files is an error naming the image.
 
 **Predictions** hold label ids (the official format) or, with ``pred_ids="train"``, train ids
 0..18 (255 is read as label id 0, "unlabeled": wrong for every class). The scores are in
-:mod:`segeval.core.cityscapes`.
+:mod:`segeval.formats.cityscapes.stats`.
 
 This module imports nothing heavy at import time.
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from segeval.core.cityscapes import CityscapesResult, CityscapesStats
+    from segeval.formats.cityscapes.stats import CityscapesResult, CityscapesStats
 
 
 class Label(NamedTuple):
@@ -257,7 +257,7 @@ def _score_pair(task: _Task, pair: CityscapesPair) -> tuple[CityscapesStats,
     """Decode one pair once (labelIds, prediction, instanceIds) and count it."""
     stats = None
     if pair.pred is not None:  # decoded and counted in one pass where the files allow it
-        from segeval.formats._cityscapes_fast import pair_stats
+        from segeval.formats.cityscapes.fused import pair_stats
 
         stats = pair_stats(pair.gt, pair.pred, pair.instances if task.iiou else None,
                            task.pred_ids)
@@ -265,7 +265,7 @@ def _score_pair(task: _Task, pair: CityscapesPair) -> tuple[CityscapesStats,
         stats = _decode_and_count(task, pair)
     if not task.per_image:
         return stats, None
-    from segeval.core.cityscapes import CityscapesResult
+    from segeval.formats.cityscapes.stats import CityscapesResult
 
     res = CityscapesResult.from_stats(stats, instances_evaluated=task.iiou)
     m = res.metrics_dict()
@@ -280,7 +280,7 @@ def _decode_and_count(task: _Task, pair: CityscapesPair) -> CityscapesStats:
     """Decode the pair's files (each once) into arrays, then count them."""
     import numpy as np
 
-    from segeval.core.cityscapes import image_stats
+    from segeval.formats.cityscapes.stats import image_stats
     from segeval.formats.png import read_label_png
 
     gt = read_label_png(pair.gt)
@@ -319,8 +319,8 @@ def evaluate(
     :mod:`segeval.engine`); ``per_image=True`` fills ``result.per_image``; ``on_start(n)`` and
     ``progress(k)`` report progress.
 
-    Returns a :class:`~segeval.core.cityscapes.CityscapesResult` equal to cityscapesScripts'
-    ``evalPixelLevelSemanticLabeling`` (see :mod:`segeval.core.cityscapes`). Bad input raises a
+    Returns a :class:`~segeval.formats.cityscapes.stats.CityscapesResult` equal to cityscapesScripts'
+    ``evalPixelLevelSemanticLabeling`` (see :mod:`segeval.formats.cityscapes.stats`). Bad input raises a
     :class:`~segeval.errors.SegevalError` naming the file.
     """
     from segeval.errors import MissingFileError, UsageError
@@ -334,13 +334,13 @@ def evaluate(
         if not folder.is_dir():
             raise MissingFileError(f"{folder}: no such {what} folder")
     pairs, extra = pair_files(pred, gt, split)
-    from segeval.semantic import check_pairs
+    from segeval.formats.semantic import check_pairs
 
     check_pairs(SemanticDataset("cityscapes", [Pair(p.name, p.gt, p.pred) for p in pairs],
                                 CLASS_NAMES, None, pred, extra), missing)  # type: ignore[arg-type]
-    from segeval.core.cityscapes import CityscapesResult
+    from segeval.formats.cityscapes.stats import CityscapesResult
     from segeval.engine import reduce_items
-    from segeval.engine.local import available_cores
+    from segeval.core.device import available_cores
 
     if on_start:
         on_start(len(pairs))
@@ -359,6 +359,6 @@ def official_json(result: CityscapesResult) -> str:
     the same keys and values, sorted keys, 4-space indent, NaN written as ``NaN``."""
     import json
 
-    from segeval.core.cityscapes import official_result
+    from segeval.formats.cityscapes.stats import official_result
 
     return json.dumps(official_result(result.stats), sort_keys=True, indent=4)

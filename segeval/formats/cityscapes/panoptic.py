@@ -17,7 +17,7 @@ from typing import Any
 
 from segeval.core.panoptic import PanopticResult
 from segeval.errors import MissingFileError
-from segeval.formats.coco_panoptic import evaluate_files
+from segeval.formats.coco.panoptic import evaluate_files
 
 FORMAT = "cityscapes-panoptic"
 TASK = "panoptic"  # what --task this module serves (segeval.formats.registry)
@@ -41,7 +41,7 @@ def json_path(path: Path, split: str, what: str, *, dataset: bool) -> Path:
 def evaluate(pred: Path, gt: Path, *, split: str | None = None, **options: Any
              ) -> PanopticResult:
     """Score Cityscapes panoptic predictions; see the module docstring and
-    :func:`segeval.formats.coco_panoptic.evaluate` for the options (``split`` in addition)."""
+    :func:`segeval.formats.coco.panoptic.evaluate` for the options (``split`` in addition)."""
     split = split or "val"
     return evaluate_files(FORMAT, json_path(pred, split, "prediction", dataset=False),
                           json_path(gt, split, "ground-truth", dataset=True), **options)

@@ -34,8 +34,8 @@ import numpy as np
 from segeval.errors import DataError, FileFormatError
 
 SCHEMA = "segeval-state/1"
-TASKS = {"semantic": "segeval.semantic", "panoptic": "segeval.core.panoptic"}
-TASKS["semantic/cityscapes"] = "segeval.core.cityscapes"  # a format with its own statistics
+TASKS = {"semantic": "segeval.formats.semantic", "panoptic": "segeval.core.panoptic"}
+TASKS["semantic/cityscapes"] = "segeval.formats.cityscapes.stats"  # a format with its own statistics
 
 
 def _key(task: str, fmt: str | None) -> str:

@@ -112,7 +112,7 @@ def evaluate_semantic(
     :mod:`segeval.engine`); ``missing="zero"`` counts a missing prediction as wrong for every pixel
     instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
     ``per_image=True`` fills ``result.per_image``. ``device="cuda"`` counts on the GPU of this
-    machine (decoding stays on the CPU; see :mod:`segeval.engine.gpu`); ``"auto"`` and ``"cpu"``
+    machine (decoding stays on the CPU; see :mod:`segeval.engine.cuda`); ``"auto"`` and ``"cpu"``
     count on the CPU, where the decoded files are. ``on_start(n)`` is called with the number of
     images before the work starts and ``progress(k)`` as images finish.
 
@@ -122,7 +122,7 @@ def evaluate_semantic(
     reject_options(load.__module__.rsplit(".", 1)[-1], unused)
     metrics._check_absent(absent)
     if device == "cuda":
-        from segeval.engine.gpu import check_cuda_options
+        from segeval.engine.cuda import check_cuda_options
 
         check_cuda_options(scheduler)
     elif device not in ("auto", "cpu"):
@@ -139,7 +139,7 @@ def evaluate_semantic(
     from segeval.engine import reduce_items
 
     if device == "cuda":
-        from segeval.engine.gpu import reduce_pairs_cuda
+        from segeval.engine.cuda import reduce_pairs_cuda
 
         total, rows = reduce_pairs_cuda(task, dataset.pairs, jobs=jobs, progress=progress)
     else:
@@ -149,10 +149,10 @@ def evaluate_semantic(
                         per_image=rows if per_image else None)
 
 
-# ---------------------------------------------------------------- saved state (segeval.state)
+# ---------------------------------------------------------------- saved state (segeval.engine.state)
 
 def state_of(result: SemanticResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Settings and arrays of a semantic result, for :mod:`segeval.state`."""
+    """Settings and arrays of a semantic result, for :mod:`segeval.engine.state`."""
     cm = result.confusion
     settings = {"num_classes": cm.num_classes, "ignore_index": cm.ignore_index,
                 "class_names": list(cm.class_names), "absent": result.absent}

@@ -426,7 +426,7 @@ def official_result(stats: CityscapesStats) -> dict[str, Any]:
 
 
 def state_of(result: CityscapesResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Settings and arrays of a Cityscapes result, for :mod:`segeval.state`: the 34 x 34
+    """Settings and arrays of a Cityscapes result, for :mod:`segeval.engine.state`: the 34 x 34
     label-id matrix and the instance rows; states merge only with the same settings."""
     settings = {"pred_ids": result.pred_ids, "instances_evaluated": result.instances_evaluated}
     return settings, {"matrix": result.stats.matrix, "instances": result.stats.instances}

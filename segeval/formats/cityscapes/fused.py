@@ -2,11 +2,11 @@
 
 :func:`pair_stats` reads a pair's labelIds, prediction and (for iIoU) instanceIds PNGs,
 inflates their image data into this thread's reusable buffers and hands the three inflated
-streams to :func:`segeval.formats._png_jit.count_cityscapes_rows`, which un-filters them row
+streams to :func:`segeval.core.kernels.png_jit.count_cityscapes_rows`, which un-filters them row
 by row (the same row loops as :func:`segeval.formats.png.read_label_png`'s fast decoder) and
 counts the rows while they are in cache. The counts are the ones
 :func:`segeval.core.kernels.cityscapes.count_cityscapes` gives for the decoded arrays, and
-they go through the same checks (:func:`segeval.core.cityscapes.stats_from_counts`), so the
+they go through the same checks (:func:`segeval.formats.cityscapes.stats.stats_from_counts`), so the
 statistics are identical to those of the decode-then-count path.
 
 The count tables are reused from call to call in the same thread (a fresh set of multi-MB
@@ -30,7 +30,7 @@ import numpy as np
 from segeval.formats import png
 
 if TYPE_CHECKING:
-    from segeval.core.cityscapes import CityscapesStats
+    from segeval.formats.cityscapes.stats import CityscapesStats
 
 _GREY8 = ((8, 0), (8, 3))
 _GREY16 = ((16, 0),)
@@ -74,7 +74,7 @@ def pair_stats(gt: Path, pred: Path, instances: Path | None,
                pred_ids: str) -> CityscapesStats | None:
     """The statistics of one pair (``instances=None``: no iIoU counts), or ``None`` where this
     path does not apply (see the module docstring). Raises the errors of
-    :func:`segeval.core.cityscapes.image_stats` (values outside the label table) and the
+    :func:`segeval.formats.cityscapes.stats.image_stats` (values outside the label table) and the
     :class:`~segeval.errors.FileFormatError` of a corrupt PNG."""
     files = [gt, pred] if instances is None else [gt, pred, instances]
     datas = [_read(f) for f in files]
@@ -103,9 +103,9 @@ def pair_stats(gt: Path, pred: Path, instances: Path | None,
     if instances is None:
         raws.append(np.zeros(0, np.uint8))
 
-    from segeval.core.cityscapes import CATEGORY_OF, PRED_LUTS, stats_from_counts
+    from segeval.formats.cityscapes.stats import CATEGORY_OF, PRED_LUTS, stats_from_counts
     from segeval.core.kernels.cityscapes import CityscapesCounts, compact, instance_tables
-    from segeval.formats._png_jit import count_cityscapes_rows
+    from segeval.core.kernels.png_jit import count_cityscapes_rows
 
     lut = PRED_LUTS[pred_ids]
     label_of, inst_cat = instance_tables(CATEGORY_OF)

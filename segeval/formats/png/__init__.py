@@ -14,7 +14,7 @@ Two decoders give the same arrays, bit for bit:
   the IDAT stream is inflated by libdeflate to exactly the size the header announces (called
   through ctypes from the ``deflate`` package's extension, into a buffer each thread reuses;
   else through the ``deflate`` API; else stdlib ``zlib``), and a compiled loop
-  (:mod:`segeval.formats._png_jit`) undoes the row filters straight into the output array,
+  (:mod:`segeval.core.kernels.png_jit`) undoes the row filters straight into the output array,
   byte-swapping 16-bit rows and packing RGB into ids in the same pass. Any other PNG goes to
   Pillow.
 * ``pillow`` -- Pillow decodes every file (the plain path, kept for comparison).
@@ -357,7 +357,7 @@ def _inflate_zlib(name: str, stream: bytes | memoryview, size: int, what: str) -
 
 
 def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
-    from segeval.formats import _png_jit as jit
+    from segeval.core.kernels import png_jit as jit
 
     width, height = h.width, h.height
     what = f"{width}x{height} {h.bit_depth}-bit colour-type-{h.colour_type}"
@@ -380,7 +380,7 @@ def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
 
 
 def _jit_loaded() -> bool:
-    return "segeval.formats._png_jit" in sys.modules
+    return "segeval.core.kernels.png_jit" in sys.modules
 
 
 def _jit_available() -> bool:

@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from segeval.core.confusion import ConfusionMatrix, SemanticResult, confusion_matrix
     from segeval.core.functional import (
         dice,
         fwiou,
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
         miou,
         pixel_accuracy,
     )
-    from segeval.core.confusion import ConfusionMatrix, SemanticResult, confusion_matrix
     from segeval.core.instance import InstanceResult, coco_mask_ap
     from segeval.core.metrics import MeanScore
     from segeval.core.panoptic import PanopticResult, PanopticStats, panoptic_quality

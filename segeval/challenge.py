@@ -1,5 +1,5 @@
 """The EvalAI entry point's historical address: ``segeval.challenge.evaluate`` (an EvalAI
-challenge configuration names this module). The code lives in :mod:`segeval.leaderboard.challenge`."""
+challenge configuration names this module). The code is :mod:`segeval.leaderboard.challenge`."""
 
 from segeval.leaderboard.challenge import codabench, evaluate
 

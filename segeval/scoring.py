@@ -1,11 +1,7 @@
-"""Files in, a result out: what ``segeval score`` runs, for every format.
+"""Files in, a result out: :func:`evaluate`, what ``segeval score`` runs, for every format.
 
-``evaluate(pred, gt, format, **options)`` hands the paths and options to the format's adapter
-(see :mod:`segeval.formats.registry`). An adapter module either defines ``evaluate(pred, gt,
-**options)`` itself, or only ``load(pred, gt, ...)`` returning a
-:class:`~segeval.formats.SemanticDataset`, which is then scored by
-:func:`segeval.formats.semantic.evaluate_semantic`.
-
+The one flow: the format's adapter lists the ground truth (``reference``) and pairs the
+predictions with it into a plan (``plan``); the engine runs the plan (:func:`segeval.engine.run`).
 Every result has ``task``, ``to_dict()`` (the JSON document), ``per_class()`` (JSON-safe rows)
 and ``per_image`` (rows, when asked for).
 """
@@ -13,46 +9,121 @@ and ``per_image`` (rows, when asked for).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from segeval.errors import UsageError
-from segeval.formats.registry import get_adapter
+from segeval.formats.base import Options
 
 
 def evaluate(
     pred: str | os.PathLike[str],
     gt: str | os.PathLike[str],
     format: str = "folder",
-    **options: Any,
+    *,
+    task: Literal["semantic", "panoptic", "instance"] | None = None,
+    split: str | None = None,
+    num_classes: int | None = None,
+    class_names: Sequence[str] | str | os.PathLike[str] | None = None,
+    ignore_index: int | None = 255,
+    absent: Literal["nan", "exclude-no-gt", "zero"] = "nan",
+    missing: Literal["error", "zero"] = "error",
+    gt_folder: str | os.PathLike[str] | None = None,
+    pred_folder: str | os.PathLike[str] | None = None,
+    pred_ids: Literal["label", "train"] = "label",
+    iiou: bool = True,
+    backend: Literal["pycocotools", "faster"] = "pycocotools",
+    keep_bbox: bool = False,
+    decoder: Literal["auto", "fast", "pillow"] = "auto",
+    device: Literal["auto", "cpu", "cuda"] = "auto",
+    per_image: bool = False,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> Any:
     """Score the predictions at ``pred`` against the ground truth at ``gt``.
 
-    ``format`` names the adapter (``"voc"``, ``"folder"``, ``"coco"``, ...); ``task``
-    (``"semantic"``, ``"panoptic"``, ``"instance"``) picks one of a format's evaluations, e.g.
-    ``format="cityscapes", task="instance"``. Options common to all formats:
-    ``jobs`` (worker processes, default all cores), ``per_image`` (fill ``result.per_image``),
-    ``progress(k)`` and ``on_start(n)`` callbacks. Semantic formats also take ``num_classes``,
-    ``class_names``, ``ignore_index``, ``split``, ``missing`` (``"error"`` or ``"zero"``) and
-    ``absent`` (see :func:`segeval.formats.semantic.evaluate_semantic`). An option a format does not
-    use is a :class:`~segeval.errors.UsageError`.
+    Parameters (each is the ``segeval score`` option of the same name, with the same default;
+    a format refuses an option it does not use when it is set to anything but its default):
+
+    pred, gt
+        Paths: folders of label PNGs or dataset roots; JSON files for ``coco`` and the
+        panoptic formats (see ``docs/cli.md`` for each format's layout).
+    format
+        ``"voc"``, ``"folder"``, ``"cityscapes"``, ``"coco"``, ``"coco-panoptic"`` or
+        ``"cityscapes-panoptic"``.
+    task
+        One of a format's evaluations: ``"semantic"`` (default for voc, folder, cityscapes),
+        ``"panoptic"``, ``"instance"`` (default for coco); e.g. ``format="cityscapes",
+        task="instance"``.
+    split
+        The image list or split folder: voc ``ImageSets/Segmentation/<split>.txt`` (default
+        ``val`` under a VOC root), cityscapes ``gtFine/<split>`` (default ``val``).
+    num_classes, class_names
+        The classes of the folder format (names: a sequence, or a class-names file: a JSON list,
+        a JSON ``{id: name}`` object, or one name a line); voc checks them against its 21.
+    ignore_index
+        Ground-truth label whose pixels are not scored (default 255; ``None``: none).
+    absent
+        What a class absent from the ground truth counts as: ``"nan"`` (left out if never
+        predicted, 0 if predicted), ``"exclude-no-gt"``, ``"zero"`` (see ``docs/metrics.md``).
+    missing
+        A ground-truth image without prediction: ``"error"`` (default), or ``"zero"`` (all its
+        pixels wrong; no detections; all segments missed).
+    gt_folder, pred_folder
+        Panoptic formats: the PNG folders (default: the JSON path without ``.json``).
+    pred_ids
+        cityscapes: predictions hold label ids (``"label"``, official) or train ids 0..18.
+    iiou
+        cityscapes: read the instanceIds files and score iIoU (default ``True``).
+    backend
+        Instance AP: ``"pycocotools"`` or ``"faster"`` (faster-coco-eval; same numbers).
+    keep_bbox
+        Instance AP: keep the results' ``bbox`` so that box areas decide small/medium/large.
+    decoder
+        PNG decoder: ``"auto"``, ``"fast"`` (segeval's reader) or ``"pillow"``; all give the
+        same arrays.
+    device
+        ``"cuda"`` counts semantic pairs on this machine's GPU in batches (decoding stays on
+        the CPU; extra ``[gpu]``); ``"auto"`` and ``"cpu"`` count on the CPU.
+    per_image
+        Fill ``result.per_image`` with one row per image (not for instance AP).
+    jobs
+        Worker processes (default: all cores; 1: in this process).
+    scheduler
+        ``None`` / ``"local"`` (this machine), ``"dask-local"`` (a Dask cluster started for the
+        run) or a Dask scheduler address ``"tcp://host:8786"`` (extra ``[dask]``).
+    progress
+        ``progress(done, total)``, called before the work (done 0) and as items finish.
+
+    Returns the format's result (:class:`~segeval.SemanticResult`, a Cityscapes result,
+    :class:`~segeval.PanopticResult` or :class:`~segeval.InstanceResult`). Raises
+    :class:`~segeval.errors.SegevalError` with one line naming the file or the parameter.
 
     Example (the bundled example data, from the repository root)::
 
         result = segeval.evaluate("examples/voc/predictions", "examples/voc/VOC2012", "voc")
         print(result.miou, result.miou.n)
     """
-    task = options.pop("task", None)
-    adapter = get_adapter(format, task)
-    adapter_task = getattr(adapter, "TASK", None)
-    if task is not None and task != (adapter_task or task):
-        raise UsageError(f"--task {task}: the {format} format does {adapter_task} evaluation")
-    if task not in (None, "semantic") and adapter_task is None:
-        if not hasattr(adapter, "evaluate"):
-            raise UsageError(f"--task {task}: the {format} format has only semantic evaluation")
-        options["task"] = task  # the adapter decides
-    if hasattr(adapter, "evaluate"):
-        return adapter.evaluate(Path(pred), Path(gt), **options)
-    from segeval.formats.semantic import evaluate_semantic
+    from segeval.engine import engine_name, run
+    from segeval.formats.base import as_tree
+    from segeval.formats.registry import get_adapter
 
-    return evaluate_semantic(adapter.load, Path(pred), Path(gt), **options)
+    if class_names is not None and isinstance(class_names, str | os.PathLike):
+        from segeval.formats.folder import read_class_names
+
+        class_names = read_class_names(Path(class_names))
+    options = Options(
+        task=task, split=split, num_classes=num_classes,
+        class_names=None if class_names is None else tuple(str(n) for n in class_names),
+        ignore_index=ignore_index, absent=absent, missing=missing,
+        gt_folder=None if gt_folder is None else Path(gt_folder),
+        pred_folder=None if pred_folder is None else Path(pred_folder),
+        pred_ids=pred_ids, iiou=iiou, backend=backend, keep_bbox=keep_bbox, decoder=decoder,
+        device=device, per_image=per_image,
+    )
+    engine_name(scheduler, device)  # a bad scheduler / device is refused before any reading
+    adapter = get_adapter(format, task)
+    reference = adapter.reference(Path(gt), options)
+    plan = adapter.plan(as_tree(pred), reference, options)
+    return run(plan, jobs=jobs, scheduler=scheduler, device=device, progress=progress)

@@ -25,7 +25,7 @@ def _refuse(name: str):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_decoder_option_reaches_the_workers(tmp_path: Path, monkeypatch, jobs: str) -> None:
-    monkeypatch.delenv(png.DECODER_ENV, raising=False)  # restored after the test
+    monkeypatch.delenv("SEGEVAL_PNG_DECODER", raising=False)  # restored after the test
     rng = np.random.default_rng(4)
     for i in range(4):
         gt = random_labels(rng, (21, 37), 5)
@@ -59,7 +59,7 @@ def test_unknown_decoder_is_a_usage_error(tmp_path: Path) -> None:
 def test_damaged_png_is_one_line_and_exit_1(tmp_path: Path, monkeypatch, decoder: str,
                                             cut) -> None:
     """Cut 20 bytes from the end (Adler-32, CRC, IEND: Pillow still reads it) or at half."""
-    monkeypatch.delenv(png.DECODER_ENV, raising=False)
+    monkeypatch.delenv("SEGEVAL_PNG_DECODER", raising=False)
     labels = random_labels(np.random.default_rng(2), (30, 40), 5)
     write_png(tmp_path / "gt" / "a.png", labels)
     good = write_png(tmp_path / "pred" / "a.png", labels).read_bytes()
@@ -72,3 +72,19 @@ def test_damaged_png_is_one_line_and_exit_1(tmp_path: Path, monkeypatch, decoder
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.output
     assert re.fullmatch(r"segeval: error: .*pred/a\.png: corrupt PNG \(.*\)", lines[0])
+
+
+def test_the_environment_variable_is_the_commands_default(tmp_path: Path, monkeypatch) -> None:
+    """SEGEVAL_PNG_DECODER sets --decoder's default (the CLI maps it; the library reads no
+    environment variable)."""
+    write_png(tmp_path / "gt" / "a.png", np.zeros((6, 7), np.uint8))
+    write_png(tmp_path / "pred" / "a.png", np.zeros((6, 7), np.uint8))
+    monkeypatch.setenv("SEGEVAL_PNG_DECODER", "pillow")
+    monkeypatch.setattr(png, "_decode_fast", _refuse("_decode_fast"))
+    r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "pred"), "--gt",
+                                 str(tmp_path / "gt"), "--num-classes", "2", "-q", "-j", "1"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setenv("SEGEVAL_PNG_DECODER", "libpng")
+    r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "pred"), "--gt",
+                                 str(tmp_path / "gt"), "--num-classes", "2", "-q", "-j", "1"])
+    assert r.exit_code == 2 and "'libpng' is not one of" in r.output

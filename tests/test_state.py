@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from segeval import evaluate
-from segeval.errors import DataError, FileFormatError
 from segeval.engine.state import load_state, merge_states, state_bytes
+from segeval.errors import DataError, FileFormatError
 from tests.conftest import random_labels, write_png
 from tests.test_cli import run
 

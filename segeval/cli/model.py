@@ -15,12 +15,8 @@ from typing import Any
 
 import click
 
+from segeval.cli.common import fail
 from segeval.model import DEFAULT_EPOCHS
-
-
-def _fail(err: Exception, code: int) -> None:
-    click.echo(f"segeval: error: {err}", err=True)
-    sys.exit(code)
 
 
 def _limit_threads(threads: int | None) -> None:
@@ -79,10 +75,10 @@ def make_data(directory: Path, n_train: int, n_val: int, size: int, seed: int,
                          progress=bar.update)
         except SegevalError as e:
             bar.close()
-            _fail(e, e.exit_code)
+            fail(e, e.exit_code)
         except OSError as e:
             bar.close()
-            _fail(Exception(f"{e.filename or directory}: cannot write ({e.strerror or e})"), 1)
+            fail(f"{e.filename or directory}: cannot write ({e.strerror or e})", 1)
     if not quiet:
         click.echo(f"wrote {n_train} training and {n_val} validation images to {directory}")
 
@@ -118,7 +114,7 @@ def train_cmd(data_dir: Path, out: Path, epochs: int, seed: int, batch_size: int
     """Train the U-Net on DATA's train split; report validation mIoU (by segeval) per epoch."""
     _limit_threads(threads)
     if not out.parent.is_dir():
-        _fail(Exception(f"{out}: the folder {out.parent} does not exist"), 2)
+        fail(f"{out}: the folder {out.parent} does not exist", 2)
     from tqdm import tqdm
 
     from segeval.errors import SegevalError, UsageError
@@ -167,9 +163,9 @@ def train_cmd(data_dir: Path, out: Path, epochs: int, seed: int, batch_size: int
                    "val_miou": None if math.isnan(last.val_miou) else last.val_miou,
                    "history": history.to_dict()})
     except SegevalError as e:
-        _fail(e, e.exit_code)
+        fail(e, e.exit_code)
     except OSError as e:
-        _fail(Exception(f"{e.filename or out}: cannot write ({e.strerror or e})"), 1)
+        fail(f"{e.filename or out}: cannot write ({e.strerror or e})", 1)
     if not quiet:
         click.echo(f"saved {out}: val mIoU {last.val_miou:.4f} after {len(history.epochs)} "
                    f"epochs, {last.seconds:.0f} s")
@@ -204,8 +200,8 @@ def predict_cmd(model_path: Path, images: Path, out: Path, threads: int, quiet: 
                   disable=True if quiet else None, dynamic_ncols=True) as bar:
             write_predictions(model, files, out, progress=bar.update)
     except SegevalError as e:
-        _fail(e, e.exit_code)
+        fail(e, e.exit_code)
     except OSError as e:
-        _fail(Exception(f"{e.filename or out}: cannot write ({e.strerror or e})"), 1)
+        fail(f"{e.filename or out}: cannot write ({e.strerror or e})", 1)
     if not quiet:
         click.echo(f"wrote {len(files)} predictions to {out}")

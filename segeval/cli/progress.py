@@ -10,19 +10,22 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def progress_bar(desc: str, quiet: bool) -> Iterator[tuple[Callable[[int], Any],
-                                                            Callable[[int], Any]]]:
-    """Yield ``(on_start, update)``: ``on_start(n)`` sets the total, ``update(k)`` advances."""
+def progress_bar(desc: str, quiet: bool, unit: str = "img"
+                 ) -> Iterator[Callable[[int, int], Any]]:
+    """Yield ``progress(done, total)``, the callback :func:`segeval.evaluate` and the
+    leaderboard take."""
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: the engines fork worker processes
-    bar = tqdm(total=0, file=sys.stderr, unit="img", delay=0.5, disable=True if quiet else None,
+    bar = tqdm(total=0, file=sys.stderr, unit=unit, delay=0.5, disable=True if quiet else None,
                desc=desc, dynamic_ncols=True)
 
-    def on_start(n: int) -> None:
-        bar.reset(total=n)
+    def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)
 
     try:
-        yield on_start, bar.update
+        yield progress
     finally:
         bar.close()

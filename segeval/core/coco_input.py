@@ -42,18 +42,26 @@ def load_json(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            data = f.read()
     except FileNotFoundError:
         raise MissingFileError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise FileFormatError(f"{path}: a folder where a JSON file is expected") from None
     except OSError as e:
         raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
+    return parse_json(data, str(path))
+
+
+def parse_json(data: bytes, name: str) -> Any:
+    """Parse the bytes of a JSON file (read from ``name``: a file, a submission's member);
+    :class:`~segeval.errors.FileFormatError` naming it when they are not JSON text."""
+    try:
+        return json.loads(data)
     except json.JSONDecodeError as e:
-        raise FileFormatError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, "
+        raise FileFormatError(f"{name}: not valid JSON ({e.msg} at line {e.lineno}, "
                               f"column {e.colno})") from None
     except UnicodeDecodeError:
-        raise FileFormatError(f"{path}: not a JSON text file") from None
+        raise FileFormatError(f"{name}: not a JSON text file") from None
 
 
 @dataclass
@@ -326,7 +334,7 @@ def check_results(results: Any, gt: GroundTruth, name: str = "results",
     module docstring for what is changed (bbox, polygons).
     """
     if isinstance(results, Mapping):
-        hint = " (it looks like ground truth: pass it as --gt)" if "annotations" in results \
+        hint = " (it looks like ground truth, not results)" if "annotations" in results \
             else ""
         raise FileFormatError(f"{name}: not a COCO results list: a JSON object where a list "
                               f"of detections is expected{hint}")
@@ -368,8 +376,8 @@ def check_results(results: Any, gt: GroundTruth, name: str = "results",
                 dropped += 1
         elif keep_bbox and out and "bbox" in out[0]:
             raise DataError(f"{name}: results[{i}] (image_id {iid}) has no 'bbox' while "
-                            f"results[0] has one (with --keep-bbox pycocotools needs all or "
-                            f"none)")
+                            f"results[0] has one (with keep_bbox=True pycocotools needs all or "
+                            f"none)", parameters=("keep_bbox",))
         out.append(item)
     _check_strings(strings, out, gt.sizes, name, "results")
     area_source = "bbox" if keep_bbox and out and "bbox" in out[0] else "mask"

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from segeval.core import metrics
-from segeval.core.device import check_device, label_arrays, require_cuda
+from segeval.core.device import check_device, check_labels, label_arrays, require_cuda
 from segeval.core.kernels import count_pixels
 from segeval.core.kernels.xp import namespace_of
-from segeval.errors import LabelError, SizeMismatchError
+from segeval.errors import LabelError, Shown, SizeMismatchError, bad_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,25 +38,50 @@ def as_label_array(x: Any, name: str) -> np.ndarray:
     """Return ``x`` as a NumPy integer array without copying where possible.
 
     Accepts NumPy arrays, nested sequences and CPU objects with ``__dlpack__`` (a PyTorch CPU
-    tensor, for example). Float arrays are refused: take the argmax over the class axis first.
+    tensor, for example). Float arrays are refused (an
+    :class:`~segeval.errors.InvalidParameterError` naming ``name``): take the argmax over the
+    class axis first.
     """
     if not isinstance(x, np.ndarray):
         x = np.from_dlpack(x) if hasattr(x, "__dlpack__") else np.asarray(x)
-    if x.dtype != np.bool_ and not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(
-            f"The '{name}' parameter must be an array of integer class indices. Got dtype "
-            f"{x.dtype} instead (for scores or logits, take the argmax over the class axis first)."
-        )
-    return x
+    return check_labels(x, name)
 
 
-def _check_num_classes(num_classes: Any) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) \
-            or num_classes < 1:
-        raise ValueError(
-            f"The 'num_classes' parameter must be a positive integer. Got {num_classes!r} instead."
-        )
+def is_int(value: Any) -> bool:
+    """``True`` for a Python or NumPy integer that is not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def check_num_classes(num_classes: Any) -> int:
+    """``num_classes`` as an ``int``; :class:`~segeval.errors.InvalidParameterError` unless it
+    is a positive integer."""
+    if not is_int(num_classes) or num_classes < 1:
+        raise bad_value("num_classes", "a positive integer", num_classes)
     return int(num_classes)
+
+
+def check_ignore_index(ignore_index: Any) -> int | None:
+    """``ignore_index`` as an ``int`` or ``None``; :class:`~segeval.errors.InvalidParameterError`
+    for anything else."""
+    if ignore_index is None:
+        return None
+    if not is_int(ignore_index):
+        raise bad_value("ignore_index", "an integer label or None", ignore_index)
+    return int(ignore_index)
+
+
+def count_array(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A new int64 array of ``value``; :class:`~segeval.errors.InvalidParameterError` naming
+    ``name`` unless it holds non-negative integers in ``shape``."""
+    expected = f"an array of non-negative integer counts of shape {shape}"
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # a ragged list
+        raise bad_value(name, expected, value) from None
+    if not np.issubdtype(arr.dtype, np.integer) or arr.shape != shape \
+            or (arr.size and arr.min() < 0):
+        raise bad_value(name, expected, value if arr.dtype != object else Shown("objects"))
+    return np.array(arr, dtype=np.int64)
 
 
 class ConfusionMatrix:
@@ -100,36 +125,28 @@ class ConfusionMatrix:
         unassigned: np.ndarray | None = None,
         device: str = "auto",
     ) -> None:
-        c = _check_num_classes(num_classes)
+        c = check_num_classes(num_classes)
         self.device = check_device(device)
+        ignore_index = check_ignore_index(ignore_index)
+        if class_names is not None:
+            names = f"a sequence of num_classes={c} names or None"
+            if isinstance(class_names, str | bytes) or not hasattr(class_names, "__len__") \
+                    or not hasattr(class_names, "__iter__"):
+                raise bad_value("class_names", names, class_names)
+            if len(class_names) != c:
+                raise bad_value("class_names", names, Shown(f"{len(class_names)} names"))
+        self.matrix = count_array(np.zeros((c, c), np.int64) if matrix is None else matrix,
+                                  (c, c), "matrix")
+        self.unassigned = count_array(np.zeros(c, np.int64) if unassigned is None
+                                      else unassigned, (c,), "unassigned")
         if self.device == "cuda":
             require_cuda("ConfusionMatrix(device='cuda')")
-        if ignore_index is not None and not isinstance(ignore_index, int | np.integer):
-            raise ValueError(
-                f"The 'ignore_index' parameter must be an integer or None. Got {ignore_index!r}."
-            )
-        if class_names is not None and len(class_names) != c:
-            raise ValueError(
-                f"The 'class_names' parameter must have num_classes={c} names. "
-                f"Got {len(class_names)} instead."
-            )
         self.num_classes = c
-        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self.ignore_index = ignore_index
         self.class_names: tuple[str, ...] = (
             tuple(str(n) for n in class_names) if class_names is not None
             else tuple(str(i) for i in range(c))
         )
-        self.matrix = self._counts(matrix, (c, c), "matrix")
-        self.unassigned = self._counts(unassigned, (c,), "unassigned")
-
-    @staticmethod
-    def _counts(value: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
-        if value is None:
-            return np.zeros(shape, np.int64)
-        arr = np.array(value, dtype=np.int64)
-        if arr.shape != shape:
-            raise ValueError(f"The '{name}' parameter must have shape {shape}. Got {arr.shape}.")
-        return arr
 
     # ------------------------------------------------------------------ accumulation
 
@@ -151,10 +168,8 @@ class ConfusionMatrix:
         the ignore index, or (with ``invalid_pred="error"``) a prediction outside ``[0, C)`` on a
         counted pixel. Nothing is added when an error is raised.
         """
-        if invalid_pred not in ("error", "wrong"):
-            raise ValueError(
-                f"The 'invalid_pred' parameter must be 'error' or 'wrong'. Got {invalid_pred!r}."
-            )
+        if not isinstance(invalid_pred, str) or invalid_pred not in ("error", "wrong"):
+            raise bad_value("invalid_pred", "'error' or 'wrong'", invalid_pred)
         p, g = label_arrays(pred, gt, self.device)
         if p.shape != g.shape:
             raise SizeMismatchError(
@@ -183,7 +198,7 @@ class ConfusionMatrix:
 
     def update_missing(self, gt: Any, *, gt_name: str = "gt") -> ConfusionMatrix:
         """Count every valid pixel of ``gt`` as wrong for every class (a missing prediction)."""
-        g = label_arrays(gt, gt, self.device)[1]
+        g = label_arrays(gt, gt, self.device, ("gt", "gt"))[1]
         none = namespace_of(g).full(g.shape, self.num_classes,
                                     np.uint16 if self.num_classes < 65535 else np.int64)
         return self.update(none, g, invalid_pred="wrong", gt_name=gt_name)
@@ -318,7 +333,7 @@ def confusion_matrix(
     return ConfusionMatrix(num_classes, ignore_index, class_names, device=device).update(pred, gt)
 
 
-def _json_float(x: float) -> float | None:
+def json_float(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
 
 
@@ -354,11 +369,11 @@ class SemanticResult:
         """The headline numbers and how they were averaged, JSON-safe."""
         cm = self.confusion
         return {
-            "pixel_accuracy": _json_float(self.pixel_accuracy),
-            "mean_pixel_accuracy": _json_float(self.mean_pixel_accuracy),
-            "miou": _json_float(self.miou),
-            "fwiou": _json_float(self.fwiou),
-            "mean_dice": _json_float(self.mean_dice),
+            "pixel_accuracy": json_float(self.pixel_accuracy),
+            "mean_pixel_accuracy": json_float(self.mean_pixel_accuracy),
+            "miou": json_float(self.miou),
+            "fwiou": json_float(self.fwiou),
+            "mean_dice": json_float(self.mean_dice),
             "classes_averaged": {
                 "miou": self.miou.n,
                 "mean_pixel_accuracy": self.mean_pixel_accuracy.n,
@@ -380,9 +395,9 @@ class SemanticResult:
             {
                 "id": c,
                 "name": cm.class_names[c],
-                "iou": _json_float(self.iou[c]),
-                "accuracy": _json_float(self.accuracy[c]),
-                "dice": _json_float(self.dice[c]),
+                "iou": json_float(self.iou[c]),
+                "accuracy": json_float(self.accuracy[c]),
+                "dice": json_float(self.dice[c]),
                 "gt_pixels": int(gt[c]),
                 "pred_pixels": int(pr[c]),
                 "true_positives": int(tp[c]),

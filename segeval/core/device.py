@@ -28,14 +28,13 @@ Importing this module imports neither CuPy nor Numba; a CPU input never leads to
 from __future__ import annotations
 
 import os
-
 from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
 
 from segeval.core.kernels.xp import is_cupy_array, namespace_of
-from segeval.errors import DeviceError
+from segeval.errors import DeviceError, bad_value
 
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES = ("auto", "cpu", "cuda")
@@ -47,39 +46,39 @@ _DLPACK_CUDA_MANAGED = 13
 
 
 def check_device(device: Any) -> str:
-    """Return ``device`` if it is ``"auto"``, ``"cpu"`` or ``"cuda"``; else ``ValueError``."""
-    if device not in DEVICES:
-        raise ValueError(
-            f"The 'device' parameter must be 'auto', 'cpu' or 'cuda'. Got {device!r} instead."
-        )
+    """Return ``device`` if it is ``"auto"``, ``"cpu"`` or ``"cuda"``; else
+    :class:`~segeval.errors.InvalidParameterError` (a ``ValueError``)."""
+    if not isinstance(device, str) or device not in DEVICES:
+        raise bad_value("device", "'auto', 'cpu' or 'cuda'", device)
     return str(device)
 
 
-def require_cuda(what: str = "device='cuda'") -> ModuleType:
+def require_cuda(what: str = "device='cuda'", parameters: tuple[str, ...] = ()) -> ModuleType:
     """Import CuPy and check that it sees a CUDA device; return the ``cupy`` module.
 
     Raises :class:`~segeval.errors.DeviceError` (one line: what asked for the GPU, which piece is
-    missing, and ``pip install segeval[gpu]``) when CuPy is not installed, or when it is but no
-    device is usable (no GPU, no driver, or a driver older than CuPy's CUDA).
+    missing, and ``pip install segeval[gpu]``; ``parameters`` are those ``what`` names) when
+    CuPy is not installed, or when it is but no device is usable (no GPU, no driver, or a
+    driver older than CuPy's CUDA).
     """
     try:
         import cupy
     except ImportError as e:
         raise DeviceError(
-            f"{what} needs CuPy, which is not installed ({e}); install it with {GPU_EXTRA}"
-        ) from None
+            f"{what} needs CuPy, which is not installed ({e}); install it with {GPU_EXTRA}",
+            parameters=parameters) from None
     try:
         n = int(cupy.cuda.runtime.getDeviceCount())
     except Exception as e:  # CUDARuntimeError: no driver, driver too old, no device
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DeviceError(
             f"{what}: CuPy is installed but no CUDA device is usable ({reason}); the GPU path "
-            f"needs an NVIDIA GPU with its driver and {GPU_EXTRA}"
+            f"needs an NVIDIA GPU with its driver and {GPU_EXTRA}", parameters=parameters
         ) from None
     if n < 1:
         raise DeviceError(
             f"{what}: CuPy is installed but found no CUDA device; the GPU path needs an NVIDIA "
-            f"GPU with its driver and {GPU_EXTRA}"
+            f"GPU with its driver and {GPU_EXTRA}", parameters=parameters
         )
     return cupy
 
@@ -136,21 +135,26 @@ def _to_host(x: Any, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
-def _check_labels(x: Any, name: str) -> Any:
+LABELS = ("an array of integer class indices (for scores or logits, take the argmax over the "
+          "class axis first)")
+
+
+def check_labels(x: Any, name: str) -> Any:
+    """``x`` (an array) if its dtype is an integer or bool; else
+    :class:`~segeval.errors.InvalidParameterError` naming the parameter ``name``."""
     if x.dtype != np.bool_ and not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(
-            f"The '{name}' parameter must be an array of integer class indices. Got dtype "
-            f"{x.dtype} instead (for scores or logits, take the argmax over the class axis first)."
-        )
+        raise bad_value(name, LABELS, x)
     return x
 
 
-def label_arrays(pred: Any, gt: Any, device: str = "auto") -> tuple[Any, Any]:
+def label_arrays(pred: Any, gt: Any, device: str = "auto",
+                 names: tuple[str, str] = ("pred", "gt")) -> tuple[Any, Any]:
     """``pred`` and ``gt`` as integer arrays of one library: NumPy, or CuPy on one GPU.
 
-    See the module docstring for ``device`` and how inputs are taken. Raises ``TypeError`` for
-    non-integer labels and :class:`~segeval.errors.DeviceError` when the GPU is needed but
-    cannot be used.
+    See the module docstring for ``device`` and how inputs are taken. Raises
+    :class:`~segeval.errors.InvalidParameterError` (a ``TypeError``) for non-integer labels and
+    :class:`~segeval.errors.DeviceError` when the GPU is needed but cannot be used; ``names``
+    are the parameters the errors name.
     """
     check_device(device)
     gpu = device == "cuda" or (device == "auto" and (is_on_gpu(pred) or is_on_gpu(gt)))
@@ -161,7 +165,7 @@ def label_arrays(pred: Any, gt: Any, device: str = "auto") -> tuple[Any, Any]:
                 p = namespace_of(g).array(p, copy=True)
     else:
         p, g = _to_host(pred, "pred"), _to_host(gt, "gt")
-    return _check_labels(p, "pred"), _check_labels(g, "gt")
+    return check_labels(p, names[0]), check_labels(g, names[1])
 
 
 def available_cores() -> int:

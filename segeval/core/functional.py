@@ -39,6 +39,8 @@ def _array_face(metric: Callable[..., Any]) -> Callable[..., Any]:
 
     def face(pred: Any, gt: Any, num_classes: int, ignore_index: int | None = 255,
              **kwargs: Any) -> Any:
+        if "absent" in kwargs:  # refused before any counting
+            metrics.check_absent(kwargs["absent"])
         return metric(confusion_matrix(pred, gt, num_classes, ignore_index), **kwargs)
 
     face.__name__ = face.__qualname__ = metric.__name__

@@ -54,7 +54,7 @@ from segeval.core.coco_input import (
     check_results,
     load_json,
 )
-from segeval.errors import UsageError
+from segeval.errors import Shown, UsageError, bad_value, one_of, shown
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +68,7 @@ DEFAULT_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (3
                        "large": (96.0**2, 1e10)}
 
 
-def _json_float(x: float) -> float | None:
+def json_float(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
@@ -102,7 +102,7 @@ class InstanceResult:
 
     def per_class(self) -> list[dict[str, Any]]:
         """One JSON-safe row per evaluated category (NaN as ``None``)."""
-        return [{k: _json_float(v) if isinstance(v, float) else v for k, v in row.items()}
+        return [{k: json_float(v) if isinstance(v, float) else v for k, v in row.items()}
                 for row in self.categories]
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +112,7 @@ class InstanceResult:
             "format": self.format,
             "num_images": self.num_images,
             "backend": self.backend,
-            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
+            "metrics": {k: json_float(v) for k, v in self.metrics.items()},
             "num_gt": self.num_gt,
             "num_dt": self.num_dt,
             "settings": self.settings,
@@ -135,11 +135,15 @@ class _Params:
     image_ids: list[Any] | None
 
 
-def _sorted(ids: Sequence[Any]) -> list[Any]:
+def sorted_ids(ids: Sequence[Any]) -> list[Any]:
+    """Ids sorted as COCOeval sorts them (in the given order when they do not compare)."""
     try:
         return sorted(ids)
     except TypeError:
         return list(ids)
+
+
+_sorted = sorted_ids  # the old private name (segeval.leaderboard.instance_task imports it)
 
 
 def _check_params(gt: GroundTruth, iou_thresholds: Sequence[float] | None,
@@ -149,39 +153,62 @@ def _check_params(gt: GroundTruth, iou_thresholds: Sequence[float] | None,
                   image_ids: Sequence[Any] | None) -> _Params:
     thr = None
     if iou_thresholds is not None:
+        expected = "a list of increasing numbers in (0, 1]"
+        if not _is_list(iou_thresholds) or not all(map(_is_number, iou_thresholds)):
+            raise bad_value("iou_thresholds", expected, iou_thresholds)
         thr = np.asarray(list(iou_thresholds), dtype=np.float64)
-        if thr.ndim != 1 or thr.size == 0 or not ((thr > 0) & (thr <= 1)).all() \
-                or (np.diff(thr) <= 0).any():
-            raise UsageError(f"iou_thresholds must be increasing numbers in (0, 1], got "
-                             f"{list(iou_thresholds)!r}")
+        if thr.size == 0 or not ((thr > 0) & (thr <= 1)).all() or (np.diff(thr) <= 0).any():
+            raise bad_value("iou_thresholds", expected, iou_thresholds)
     dets = None
     if max_dets is not None:
+        if not _is_list(max_dets) or not all(map(_is_int, max_dets)) or len(max_dets) != 3 \
+                or max_dets[0] < 1 or not max_dets[0] < max_dets[1] < max_dets[2]:
+            raise bad_value("max_dets", "three increasing positive integers (AR1, AR10 and "
+                            "AR100 are taken at them)", max_dets)
         dets = [int(d) for d in max_dets]
-        if len(dets) != 3 or dets[0] < 1 or not dets[0] < dets[1] < dets[2]:
-            raise UsageError(f"max_dets must be three increasing positive limits (AR1, AR10 "
-                             f"and AR100 are taken at them), got {list(max_dets)!r}")
     ranges = None
     if area_ranges is not None:
+        expected = ("a mapping of labels to (low, high) areas in pixels, 'all' among them "
+                    "(small/medium/large name APs/APm/APl)")
+        if not isinstance(area_ranges, Mapping) or "all" not in area_ranges or not all(
+                _is_list(v) and len(v) == 2 and all(map(_is_number, v)) and 0 <= v[0] <= v[1]
+                for v in area_ranges.values()):
+            raise bad_value("area_ranges", expected, area_ranges)
         ranges = {str(k): (float(v[0]), float(v[1])) for k, v in area_ranges.items()}
-        if "all" not in ranges or any(not 0 <= lo <= hi for lo, hi in ranges.values()):
-            raise UsageError("area_ranges must map labels to (low, high) areas in pixels, "
-                             "'all' among them (small/medium/large name APs/APm/APl)")
         ranges = {"all": ranges.pop("all"), **ranges}
     cats = _known_ids("category_ids", category_ids, gt.category_names, "categories", gt.name)
     imgs = _known_ids("image_ids", image_ids, gt.sizes, "images", gt.name)
     return _Params(thr, dets, ranges, cats, imgs)
 
 
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float | np.floating) and math.isfinite(value))
+
+
 def _known_ids(option: str, ids: Any, known: Any, what: str, source: str) -> list[Any] | None:
-    """``ids`` sorted and deduplicated, or ``None`` when not given; a usage error for an empty
-    list or ids that ``known`` does not hold."""
+    """``ids`` sorted and deduplicated, or ``None`` when not given;
+    :class:`~segeval.errors.InvalidParameterError` for an empty list or ids that ``known`` does
+    not hold."""
     if ids is None:
         return None
-    unknown = [i for i in ids if i not in known]
-    if unknown or not ids:
-        raise UsageError(f"{option}: {unknown[:5] if unknown else 'empty'} not {what} of "
-                         f"{source}")
-    return _sorted(set(ids))
+    expected = f"a non-empty list of ids of the {what} of {source}"
+    if not _is_list(ids) or len(ids) == 0:
+        raise bad_value(option, expected, ids)
+    try:
+        unknown = [i for i in ids if i not in known]
+    except TypeError:  # an unhashable id
+        raise bad_value(option, expected, ids) from None
+    if unknown:
+        raise bad_value(option, expected, Shown(f"unknown ids {shown(unknown)}"))
+    return sorted_ids(set(ids))
 
 
 def _apply(p: Any, params: _Params) -> None:
@@ -209,7 +236,7 @@ def _run_pycocotools(gt: GroundTruth, res: Results, params: _Params, verbose: bo
         coco_gt.dataset = gt.dataset
         coco_gt.createIndex()
         if res.annotations:
-            coco_dt = coco_gt.loadRes(res.annotations)
+            coco_dt = coco_gt.loadRes([dict(r) for r in res.annotations])  # it adds keys
         else:  # loadRes reads results[0]: build the empty result set it would have built
             coco_dt = COCO()
             coco_dt.dataset = {"images": list(gt.dataset["images"]), "annotations": [],
@@ -229,15 +256,15 @@ def _run_faster(gt: GroundTruth, res: Results, params: _Params, verbose: bool,
     try:
         from faster_coco_eval import COCO, COCOeval_faster
     except ImportError:
-        raise UsageError("--backend faster needs the faster-coco-eval package: "
-                         "pip install 'segeval[fast]'") from None
+        raise UsageError("backend='faster' needs the faster-coco-eval package: "
+                         "pip install 'segeval[fast]'", parameters=("backend",)) from None
 
     def quiet(*args: Any, **kwargs: Any) -> None:
         return None
 
     say = print if verbose else quiet
     coco_gt = COCO(gt.dataset, print_function=say)
-    coco_dt = coco_gt.loadRes(res.annotations)
+    coco_dt = coco_gt.loadRes([dict(r) for r in res.annotations])  # it adds keys in place
     ev = COCOeval_faster(coco_gt, coco_dt, iouType="segm", print_function=say,
                          rle_iou_max_workers=max(1, threads))
     _apply(ev.params, params)
@@ -283,7 +310,7 @@ def _summary(ev: Any) -> tuple[dict[str, float], np.ndarray, np.ndarray, dict[st
 
 def coco_mask_ap(
     gt: Mapping[str, Any] | str | os.PathLike[str],
-    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    results: Sequence[Mapping[str, Any]] | Results | str | os.PathLike[str],
     *,
     iou_thresholds: Sequence[float] | None = None,
     max_dets: Sequence[int] | None = None,
@@ -305,9 +332,11 @@ def coco_mask_ap(
     and ``iscrowd``), or a :class:`~segeval.core.coco_input.GroundTruth` that
     :func:`~segeval.core.coco_input.check_ground_truth` returned (checked once, scored many
     times, as the leaderboard does); ``results`` the standard results list (a path or the
-    parsed list: ``image_id``, ``category_id``, ``score``, ``segmentation``). An empty list is
-    valid (every AP and AR 0). Options go to ``COCOeval.params``: ``iou_thresholds`` (default
-    0.50:0.05:0.95),
+    parsed list: ``image_id``, ``category_id``, ``score``, ``segmentation``), or the
+    :class:`~segeval.core.coco_input.Results` that :func:`~segeval.core.coco_input.check_results`
+    returned for this ground truth (``keep_bbox`` is then the one it was checked with). An
+    empty list is valid (every AP and AR 0). Options go to ``COCOeval.params``:
+    ``iou_thresholds`` (default 0.50:0.05:0.95),
     ``max_dets`` (three limits, default ``(1, 10, 100)``), ``area_ranges`` (label -> (low,
     high) in pixels, default all/small/medium/large at 32² and 96²), ``category_ids`` and
     ``image_ids`` (subsets, default all of the ground truth). ``keep_bbox=True`` keeps a
@@ -325,8 +354,13 @@ def coco_mask_ap(
     >>> coco_mask_ap(gt, []).metrics["AP"]
     0.0
     """
-    if backend not in BACKENDS:
-        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise bad_value("backend", one_of(BACKENDS), backend)
+    for name, value in (("keep_bbox", keep_bbox), ("verbose", verbose)):
+        if not isinstance(value, bool | int | np.bool_ | np.integer) or value not in (0, 1):
+            raise bad_value(name, "True or False", value)
+    if jobs is not None and (not _is_int(jobs) or jobs < 1):
+        raise bad_value("jobs", "a positive integer or None (all cores)", jobs)
     if isinstance(gt, str | os.PathLike):
         gt_name = gt_name or str(gt)
         gt = load_json(gt)
@@ -335,7 +369,8 @@ def coco_mask_ap(
         results = load_json(results)
     checked_gt = gt if isinstance(gt, GroundTruth) else \
         check_ground_truth(gt, gt_name or "ground truth")
-    checked = check_results(results, checked_gt, results_name or "results", keep_bbox)
+    checked = results if isinstance(results, Results) else \
+        check_results(results, checked_gt, results_name or "results", keep_bbox)
     params = _check_params(checked_gt, iou_thresholds, max_dets, area_ranges, category_ids,
                            image_ids)
     if checked_gt.renumbered:
@@ -387,3 +422,93 @@ def coco_mask_ap(
         metrics=named, categories=rows, settings=settings, backend=backend,
         num_images=len(img_ids), num_gt=sum(num_gt[c] for c in cat_ids),
         num_dt=sum(num_dt[c] for c in cat_ids), format=format, precision=prec, recall=rec)
+
+
+# ---------------------------------------------------------------- mergeable parts
+
+
+class InstanceParts:
+    """COCO ``images``, ground-truth ``annotations`` and detection ``results`` of some images:
+    the mergeable statistic of instance AP when images are read one by one (Cityscapes).
+
+    COCO AP is not a sum over images (all detections of a category are ranked together), so the
+    parts are kept whole: ``a + b`` concatenates ``a``'s lists and then ``b``'s, which is exact
+    and associative, and ``InstanceParts()`` is the zero. Adding keeps references to the parts'
+    lists (no copies, constant time per part), so merging ``n`` images costs ``O(n)``; the
+    lists are joined once, by :attr:`images`, :attr:`annotations`, :attr:`results`.
+    :func:`finish_parts` scores merged parts.
+    """
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, images: Sequence[Mapping[str, Any]] = (),
+                 annotations: Sequence[Mapping[str, Any]] = (),
+                 results: Sequence[Mapping[str, Any]] = ()) -> None:
+        chunk = (tuple(images), tuple(annotations), tuple(results))
+        self._chunks: tuple[tuple[tuple[Any, ...], ...], ...] = (chunk,) if any(chunk) else ()
+
+    @classmethod
+    def _of(cls, chunks: tuple[tuple[tuple[Any, ...], ...], ...]) -> InstanceParts:
+        parts = cls.__new__(cls)
+        parts._chunks = chunks
+        return parts
+
+    def _joined(self, k: int) -> list[Any]:
+        return [x for chunk in self._chunks for x in chunk[k]]
+
+    @property
+    def images(self) -> list[Any]:
+        """The COCO ``images`` entries, in order."""
+        return self._joined(0)
+
+    @property
+    def annotations(self) -> list[Any]:
+        """The ground-truth annotations, in order (ids as given; see :func:`finish_parts`)."""
+        return self._joined(1)
+
+    @property
+    def results(self) -> list[Any]:
+        """The detection results, in order."""
+        return self._joined(2)
+
+    def __add__(self, other: InstanceParts) -> InstanceParts:
+        if not isinstance(other, InstanceParts):
+            return NotImplemented
+        return InstanceParts._of(self._chunks + other._chunks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InstanceParts):
+            return NotImplemented
+        return all(self._joined(k) == other._joined(k) for k in range(3))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return InstanceParts, (self.images, self.annotations, self.results)
+
+    def __repr__(self) -> str:
+        counts = [sum(len(c[k]) for c in self._chunks) for k in range(3)]
+        return (f"InstanceParts(images={counts[0]}, annotations={counts[1]}, "
+                f"results={counts[2]})")
+
+
+def finish_parts(
+    parts: InstanceParts,
+    categories: Sequence[Mapping[str, Any]],
+    *,
+    gt_name: str = "ground truth",
+    results_name: str = "results",
+    format: str | None = None,
+    backend: str = "pycocotools",
+    keep_bbox: bool = False,
+    jobs: int | None = None,
+) -> InstanceResult:
+    """COCO mask AP of merged :class:`InstanceParts`: the annotations numbered ``1..N`` in
+    order (each image numbers its own from anywhere), with ``categories`` (COCO ``id`` and
+    ``name`` dicts) as the dataset's, scored by :func:`coco_mask_ap` (``gt_name`` and
+    ``results_name`` name the data in messages)."""
+    annotations = [{**ann, "id": k} for k, ann in enumerate(parts.annotations, 1)]
+    dataset = {"images": parts.images, "annotations": annotations,
+               "categories": [dict(c) for c in categories]}
+    return coco_mask_ap(dataset, parts.results, gt_name=gt_name, results_name=results_name,
+                        format=format, backend=backend, keep_bbox=keep_bbox, jobs=jobs)

@@ -5,7 +5,8 @@ Nothing here keeps a dense mask: each mask is encoded to compressed RLE
 RLE strings. The outputs are the dicts :func:`segeval.core.instance.coco_mask_ap` reads.
 
 Instance-id maps follow Cityscapes' ``*_instanceIds.png`` convention: a pixel value ``v >=
-1000`` is instance ``v % 1000`` of label ``v // 1000``; a value ``v < 1000`` is the label
+1000`` (:data:`~segeval.core.kernels.cityscapes.INSTANCE_OFFSET`) is instance ``v % 1000`` of
+label ``v // 1000``; a value ``v < 1000`` is the label
 itself, and for a label that has instances it marks a *group* region (several objects not
 separated), which becomes an ``iscrowd=1`` annotation (as detectron2 converts Cityscapes).
 Ground-truth ``area`` is the mask's pixel count.
@@ -18,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from segeval.core.kernels.cityscapes import INSTANCE_OFFSET
 from segeval.core.rle import encode_mask
+from segeval.errors import Shown, bad_value
 
 
 def _values(ids: np.ndarray) -> np.ndarray:
@@ -45,13 +48,12 @@ def annotations_from_instance_ids(
     """
     from pycocotools import mask as mask_utils
 
-    if ids.ndim != 2 or not (np.issubdtype(ids.dtype, np.integer)):
-        raise ValueError(f"The 'ids' parameter must be a 2-D integer array. Got {ids.dtype} "
-                         f"of shape {ids.shape}.")
+    if getattr(ids, "ndim", None) != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise bad_value("ids", "a 2-D integer array", ids)
     cats = set(categories)
     anns = []
     for v in _values(ids).tolist():
-        label, is_group = (v // 1000, False) if v >= 1000 else (v, True)
+        label, is_group = (v // INSTANCE_OFFSET, False) if v >= INSTANCE_OFFSET else (v, True)
         if label not in cats or (is_group and not crowd):
             continue
         rle = encode_mask(ids == v)
@@ -80,12 +82,14 @@ def results_from_masks(
     """
     out = []
     for k, mask in enumerate(masks):
-        if k >= len(category_ids) or k >= len(scores):
-            raise ValueError("The 'category_ids' and 'scores' parameters need one entry per "
-                             f"mask. Got {len(category_ids)} and {len(scores)} for more masks.")
+        for name, values in (("category_ids", category_ids), ("scores", scores)):
+            if k >= len(values):
+                raise bad_value(name, "one entry per mask",
+                                Shown(f"{len(values)} entries for more masks"))
         out.append({"image_id": image_id, "category_id": category_ids[k],
                     "score": float(scores[k]), "segmentation": encode_mask(np.asarray(mask))})
-    if len(out) != len(category_ids) or len(out) != len(scores):
-        raise ValueError("The 'category_ids' and 'scores' parameters need one entry per mask. "
-                         f"Got {len(category_ids)} and {len(scores)} for {len(out)} masks.")
+    for name, values in (("category_ids", category_ids), ("scores", scores)):
+        if len(values) != len(out):
+            raise bad_value(name, "one entry per mask",
+                            Shown(f"{len(values)} entries for {len(out)} masks"))
     return out

@@ -62,6 +62,8 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
+from segeval.errors import bad_value, one_of
+
 if TYPE_CHECKING:
     from segeval.core.confusion import ConfusionMatrix
 
@@ -89,12 +91,10 @@ class MeanScore(float):
         return (MeanScore, (float(self), self.n, self.absent))
 
 
-def _check_absent(absent: str) -> None:
-    if absent not in ABSENT_POLICIES:
-        raise ValueError(
-            f"The 'absent' parameter must be one of {', '.join(map(repr, ABSENT_POLICIES))}. "
-            f"Got {absent!r} instead."
-        )
+def check_absent(absent: Any) -> None:
+    """:class:`~segeval.errors.InvalidParameterError` unless ``absent`` is a policy name."""
+    if not isinstance(absent, str) or absent not in ABSENT_POLICIES:
+        raise bad_value("absent", one_of(ABSENT_POLICIES), absent)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def pred_pixels(cm: Stats) -> np.ndarray:
 def _ratio(num: np.ndarray, den: np.ndarray, undefined: np.ndarray, absent: str,
            gt: np.ndarray) -> np.ndarray:
     """``num / den`` per class, then the absent policy: NaN or 0 where the class drops out."""
-    _check_absent(absent)
+    check_absent(absent)
     out = np.full(num.shape, np.nan)
     np.divide(num, den, out=out, where=~undefined)
     if absent == "exclude-no-gt":

@@ -50,15 +50,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from segeval.errors import DataError, LabelError, SizeMismatchError
+from segeval.core.kernels import use_compiled
+from segeval.errors import DataError, LabelError, Shown, SizeMismatchError, bad_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -248,33 +248,6 @@ def _table_fits(seg_ids: np.ndarray) -> bool:
         seg_ids.size == 0 or (int(seg_ids.min()) > 0 and int(seg_ids.max()) < _LUT_IDS))
 
 
-def _use_jit(size: int) -> bool:
-    """The compiled kernel once Numba is loaded in this process (the fast PNG reader and the
-    confusion-matrix kernel load it), or for images big enough to repay loading it."""
-    if "numba" not in sys.modules:
-        from segeval.core.kernels import JIT_MIN_PIXELS
-
-        if size < JIT_MIN_PIXELS:
-            return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return False
-    return True
-
-
-def warm_jit() -> bool:
-    """Load the compiled kernel now (in a parent process, before workers are forked), so that
-    :func:`intersections` uses it for images of any size; ``False`` without Numba."""
-    try:
-        from segeval.core.kernels.panoptic_jit import pair_counts
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return False
-    ids = np.zeros(1, np.uint32)
-    pair_counts(ids, ids, np.zeros(2, np.uint16), np.zeros(2, np.uint8), np.zeros(1, np.int64))
-    return True
-
-
 def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
                   gt_ids: np.ndarray, *, kernel: str = "auto") -> np.ndarray:
     """The ``(G + 2) x (P + 2)`` int64 pixel counts of every (ground truth, prediction) pair.
@@ -288,10 +261,9 @@ def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
     g, p = len(gt_ids), len(pred_ids)
     tables = _table_fits(gt_ids) and _table_fits(pred_ids)
     if kernel == "auto":
-        kernel = "jit" if tables and _use_jit(gt.size) else "table" if tables else "general"
-    if kernel not in ("jit", "table", "general"):
-        raise ValueError(f"The 'kernel' parameter must be 'auto', 'jit', 'table' or 'general'. "
-                         f"Got {kernel!r} instead.")
+        kernel = "jit" if tables and use_compiled(gt.nbytes) else "table" if tables else "general"
+    if not isinstance(kernel, str) or kernel not in ("jit", "table", "general"):
+        raise bad_value("kernel", "'auto', 'jit', 'table' or 'general'", kernel)
     keep = np.ix_(np.r_[0 : g + 1, _UNKNOWN], np.r_[0 : p + 1, _UNKNOWN])
     if kernel == "jit" and tables:
         from segeval.core.kernels.panoptic_jit import pair_counts
@@ -475,6 +447,25 @@ def from_semantic_instance(
 
 # ---------------------------------------------------------------------------------- statistics
 
+_CATEGORIES = ("a non-empty list of categories (dicts with 'id', 'isthing' and 'name', or "
+               "Category objects)")
+_TABLE = "a segment table: {segment id: category id} or a list of COCO segments_info dicts"
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _check_table(name: str, table: Any) -> None:
+    """:class:`~segeval.errors.InvalidParameterError` unless ``table`` is a mapping or a list
+    (its entries are checked by :func:`segment_table`, naming the map)."""
+    if not isinstance(table, Mapping) and not _is_list(table):
+        raise bad_value(name, _TABLE, table)
+
+
+def _tables_shown(tables: Any) -> Any:
+    return Shown(f"{len(tables)} tables") if _is_list(tables) else tables
+
 
 class PanopticStats:
     """Mergeable panoptic statistics: per category TP, FP, FN and the exact IoU sum.
@@ -492,22 +483,26 @@ class PanopticStats:
     """
 
     def __init__(self, categories: Any, *, counts: np.ndarray | None = None) -> None:
+        from segeval.core.confusion import count_array
+
+        if isinstance(categories, Mapping | str | bytes) or not isinstance(categories, Iterable):
+            raise bad_value("categories", _CATEGORIES, categories)
+        categories = list(categories)
+        if not categories:
+            raise bad_value("categories", _CATEGORIES, categories)
         self.categories = as_categories(categories)
         self.cat_index = {c.id: k for k, c in enumerate(self.categories)}
         shape = (5, len(self.categories))
-        if counts is None:
-            self.counts = np.zeros(shape, np.int64)
-        else:
-            self.counts = np.array(counts, np.int64)
-            if self.counts.shape != shape:
-                raise ValueError(f"The 'counts' parameter must have shape {shape}. Got "
-                                 f"{self.counts.shape}.")
+        self.counts = count_array(np.zeros(shape, np.int64) if counts is None else counts,
+                                  shape, "counts")
 
     # ------------------------------------------------------------------ accumulation
 
     def add_counts(self, counts: np.ndarray) -> PanopticStats:
         """Add a ``(5, C)`` count array from :func:`image_counts`; returns ``self``."""
-        self.counts += counts
+        from segeval.core.confusion import count_array
+
+        self.counts += count_array(counts, self.counts.shape, "counts")
         return self
 
     def update(
@@ -532,19 +527,32 @@ class PanopticStats:
         Ground-truth areas are pixel counts unless the table gives ``area``. Nothing is added
         when an error is raised.
         """
+        from segeval.core.confusion import check_ignore_index, is_int
+
+        ignore_index = check_ignore_index(ignore_index)
+        if crowd_instance is not None and not is_int(crowd_instance):
+            raise bad_value("crowd_instance", "an integer instance id or None", crowd_instance)
         if pred_segments is None and gt_segments is None:
             items = self._from_semantic_instance(pred, gt, ignore_index, crowd_instance)
         elif pred_segments is None or gt_segments is None:
-            raise ValueError("Give both 'pred_segments' and 'gt_segments', or neither (then "
-                             "pred and gt are (semantic, instance) pairs).")
+            given, other = (("pred_segments", "gt_segments") if gt_segments is None
+                            else ("gt_segments", "pred_segments"))
+            raise bad_value(other, f"a segment table when {given} is given (give both tables, "
+                            f"or neither for (semantic, instance) pairs)", None)
         else:
             p, g = _as_map(pred, "pred"), _as_map(gt, "gt")
             if p.ndim == 3 or g.ndim == 3:
-                if len(pred_segments) != len(p) or len(gt_segments) != len(g):
-                    raise ValueError("For a batch, 'pred_segments' and 'gt_segments' must hold "
-                                     "one table per image.")
+                for name, tables, maps in (("pred_segments", pred_segments, p),
+                                           ("gt_segments", gt_segments, g)):
+                    if not _is_list(tables) or len(tables) != len(maps):
+                        raise bad_value(name, f"a list of {len(maps)} segment tables, one per "
+                                        f"image of the batch", _tables_shown(tables))
+                    for table in tables:
+                        _check_table(name, table)
                 items = list(zip(p, g, pred_segments, gt_segments, strict=True))
             else:
+                _check_table("pred_segments", pred_segments)
+                _check_table("gt_segments", gt_segments)
                 items = [(p, g, pred_segments, gt_segments)]
         total = np.zeros_like(self.counts)
         for k, (p, g, ps, gs) in enumerate(items):
@@ -561,11 +569,15 @@ class PanopticStats:
 
     def _from_semantic_instance(self, pred: Any, gt: Any, ignore_index: int | None,
                                 crowd_instance: int | None) -> list[tuple[Any, ...]]:
-        try:
-            (ps, pi), (gs, gi) = pred, gt
-        except (TypeError, ValueError):
-            raise ValueError("Without segment tables, 'pred' and 'gt' must be (semantic, "
-                             "instance) pairs of maps.") from None
+        pairs = []
+        for name, value in (("pred", pred), ("gt", gt)):
+            try:
+                semantic, instance = value
+            except (TypeError, ValueError):
+                raise bad_value(name, "a (semantic, instance) pair of maps when no segment "
+                                "tables are given", value) from None
+            pairs.append((semantic, instance))
+        (ps, pi), (gs, gi) = pairs
         ps, pi, gs, gi = (_as_map(a, n) for a, n in ((ps, "pred semantic"),
                                                     (pi, "pred instance"),
                                                     (gs, "gt semantic"), (gi, "gt instance")))
@@ -730,7 +742,7 @@ def average(stats: PanopticStats, isthing: bool | None = None) -> PQAverage:
     return PQAverage(float(pq), float(sq), float(rq), int(n))
 
 
-def _json_float(x: float) -> float | None:
+def json_float(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
@@ -772,9 +784,9 @@ class PanopticResult:
         """The headline numbers, JSON-safe."""
         out: dict[str, Any] = {}
         for suffix, avg in (("", self.all), ("_things", self.things), ("_stuff", self.stuff)):
-            out[f"pq{suffix}"] = _json_float(avg.pq)
-            out[f"sq{suffix}"] = _json_float(avg.sq)
-            out[f"rq{suffix}"] = _json_float(avg.rq)
+            out[f"pq{suffix}"] = json_float(avg.pq)
+            out[f"sq{suffix}"] = json_float(avg.sq)
+            out[f"rq{suffix}"] = json_float(avg.rq)
         out.update(n=self.all.n, n_things=self.things.n, n_stuff=self.stuff.n,
                    num_categories=len(self.stats.categories))
         return out
@@ -786,8 +798,8 @@ class PanopticResult:
         tp, fp, fn, iou = s.tp, s.fp, s.fn, s.iou_sum
         return [
             {"id": c.id, "name": c.name, "isthing": c.isthing,
-             "pq": _json_float(self.class_pq[k]), "sq": _json_float(self.class_sq[k]),
-             "rq": _json_float(self.class_rq[k]),
+             "pq": json_float(self.class_pq[k]), "sq": json_float(self.class_sq[k]),
+             "rq": json_float(self.class_rq[k]),
              "tp": int(tp[k]), "fp": int(fp[k]), "fn": int(fn[k]), "iou_sum": float(iou[k])}
             for k, c in enumerate(s.categories)
         ]
@@ -842,7 +854,7 @@ def panoptic_quality(
         crowd_instance=crowd_instance).result()
 
 
-# ---------------------------------------------------------------- saved state (segeval.engine.state)
+# --------------------------------------------------------------- saved state (segeval.engine.state)
 
 
 def state_of(result: PanopticResult) -> tuple[dict[str, Any], dict[str, Any]]:

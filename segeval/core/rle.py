@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from segeval.errors import bad_value
+
 _MAX_GROUPS = 10  # 50 bits: far more than any real run, and no int64 overflow
 #: characters decoded at once by :func:`compressed_totals`
 CHUNK_CHARS = 1 << 18
@@ -38,8 +40,8 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     """
     from pycocotools import mask as mask_utils
 
-    if mask.ndim != 2:
-        raise ValueError(f"The 'mask' parameter must be a 2-D array. Got shape {mask.shape}.")
+    if getattr(mask, "ndim", None) != 2:
+        raise bad_value("mask", "a 2-D array", mask)
     rle = mask_utils.encode(np.asfortranarray(mask != 0, dtype=np.uint8))
     return {"size": [int(rle["size"][0]), int(rle["size"][1])],
             "counts": rle["counts"].decode("ascii")}

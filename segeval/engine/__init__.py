@@ -1,22 +1,27 @@
-"""Engines: map a per-item kernel over work items and merge the statistics exactly.
+"""Engines: run any plan, merging its statistics exactly and in order.
 
-:func:`reduce_items` is the one entry point every task uses. The kernel ``func(item)`` returns
-``(stats, row)``: ``stats`` supports exact ``+`` (a ``ConfusionMatrix``, ``PanopticStats``, ...)
-and ``row`` is a per-image dict or ``None``. Items are grouped in chunks; each chunk is reduced
-where it ran, so only small statistics travel, and the chunk results are merged in input order
-(rows keep the input order too). Because every ``+`` is exact, the result is identical whatever
-the engine, the number of workers or the chunk size.
+:func:`run` is the one entry point. A plan (:class:`segeval.formats.base.Plan`, built by a
+format adapter) holds the work items, a pure per-item function ``score(item) -> (stats, row)``,
+the zero statistic and a finish step. The engine maps ``score`` over the items, adds the
+statistics in input order starting from ``plan.zero`` (every ``+`` is exact, so the result is
+identical whatever the engine, the number of workers or the chunk size), keeps the per-image
+rows in input order, and returns ``plan.finish(stats, rows)``.
 
-Engines, chosen by ``scheduler``:
+Engines, chosen by ``scheduler`` and ``device``:
 
-* ``None`` or ``"local"`` -- this machine: serial for ``jobs=1``, else a process pool
-  (:mod:`segeval.engine.local`).
+* ``None`` or ``"local"`` -- this machine: in this process for ``jobs=1``, else a supervised
+  process pool (:mod:`segeval.engine.local`): a worker that dies becomes the one-line error of
+  the item it held, never a hang.
 * ``"dask-local"`` -- a ``dask.distributed.LocalCluster`` started for the run;
   ``"tcp://host:port"`` (or any address a ``dask.distributed.Client`` accepts) -- an existing
   cluster (:mod:`segeval.engine.dask`, extra ``[dask]``).
+* ``device="cuda"`` -- decode on the CPU, count on this machine's GPU in batches
+  (:mod:`segeval.engine.cuda`, extra ``[gpu]``), for plans that can (``plan.count``).
 
-An engine module defines ``reduce_chunks(func, chunks, *, jobs, progress, scheduler)``;
-adding one is that module plus one line in :data:`ENGINES`.
+An engine module defines ``reduce(plan, *, jobs, scheduler, progress) -> (stats, rows)``;
+adding one is that module plus one line in :data:`ENGINES`. Before any worker starts, the
+compiled kernels are loaded once, here, where the run is large enough to repay it
+(:func:`segeval.core.kernels.warm`): forked workers inherit them.
 """
 
 from __future__ import annotations
@@ -25,12 +30,69 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-ENGINES = {"local": "segeval.engine.local", "dask": "segeval.engine.dask"}
+from segeval.errors import UsageError, bad_value
+
+ENGINES = {"local": "segeval.engine.local", "dask": "segeval.engine.dask",
+           "cuda": "segeval.engine.cuda"}
+
+#: ``progress(done, total)``: items finished so far, and all items of the run.
+Progress = Callable[[int, int], Any]
 
 
-def engine_name(scheduler: str | None) -> str:
-    """The :data:`ENGINES` key for a ``scheduler`` value."""
+def engine_name(scheduler: str | None, device: str = "auto") -> str:
+    """The :data:`ENGINES` key for a ``scheduler`` and ``device``."""
+    if device == "cuda":
+        if scheduler not in (None, "local"):
+            raise UsageError(f"device='cuda' counts on this machine's GPU; it does not run on "
+                             f"scheduler {scheduler!r}", parameters=("device", "scheduler"))
+        return "cuda"
+    if device not in ("auto", "cpu"):
+        raise bad_value("device", "'auto', 'cpu' or 'cuda'", device)
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise bad_value("scheduler", "None, 'local', 'dask-local' or a Dask address", scheduler)
     return "local" if scheduler in (None, "local") else "dask"
+
+
+def check_jobs(jobs: int | None) -> int | None:
+    """``jobs`` as given; :func:`~segeval.errors.bad_value` unless ``None`` or a positive int."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise bad_value("jobs", "a positive integer or None (all cores)", jobs)
+    return jobs
+
+
+def run(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
+        device: str = "auto", progress: Progress | None = None) -> Any:
+    """Run ``plan`` and return ``plan.finish(stats, rows)``.
+
+    ``jobs`` worker processes (``None``: all cores; ``1``: in this process); ``scheduler`` and
+    ``device`` pick the engine (see the module docstring); ``progress(done, total)`` is called
+    once before the work starts (``done`` 0) and as items finish. Errors raised by
+    ``plan.score`` (a :class:`~segeval.errors.SegevalError` naming the file) are re-raised
+    here; the other items' work is stopped.
+    """
+    check_jobs(jobs)
+    module = importlib.import_module(ENGINES[engine_name(scheduler, device)])
+    total = len(plan.items)
+    done = 0
+
+    def advance(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    if not plan.items:
+        return plan.finish(plan.zero, [])
+    from segeval.core.kernels import warm
+
+    warm(plan.pixels)
+    stats, rows = module.reduce(plan, jobs=jobs, scheduler=scheduler, progress=advance)
+    return plan.finish(stats, rows)
+
+
+# ---------------------------------------------------------------- pieces the engines share
 
 
 def process_chunk(func: Callable[[Any], tuple[Any, Any]], chunk: Sequence[Any]
@@ -54,25 +116,3 @@ def merge(a: tuple[Any, list[Any]], b: tuple[Any, list[Any]]) -> tuple[Any, list
 def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """``items`` cut into consecutive chunks of ``size`` (the last may be shorter)."""
     return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def reduce_items(
-    func: Callable[[Any], tuple[Any, Any]],
-    items: Sequence[Any],
-    *,
-    scheduler: str | None = None,
-    jobs: int | None = None,
-    chunk_size: int | None = None,
-    progress: Callable[[int], Any] | None = None,
-) -> tuple[Any, list[Any]]:
-    """Merged statistics and per-item rows of ``func`` over ``items`` (at least one).
-
-    ``func`` and the items must be picklable for any engine but the serial one.
-    ``chunk_size`` is the number of items per task (default: chosen by the engine);
-    ``progress(k)`` is called as items finish.
-    """
-    if not items:
-        raise ValueError("reduce_items needs at least one item")
-    module = importlib.import_module(ENGINES[engine_name(scheduler)])
-    return module.reduce_chunks(func, items, jobs=jobs, chunk_size=chunk_size,
-                                progress=progress, scheduler=scheduler)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from segeval.engine import chunked, merge, process_chunk
@@ -30,8 +30,8 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise UsageError(f"--scheduler {scheduler} needs dask.distributed: "
-                         f"pip install 'segeval[dask]'") from None
+        raise UsageError(f"scheduler {scheduler!r} needs dask.distributed: "
+                         f"pip install 'segeval[dask]'", parameters=("scheduler",)) from None
     if scheduler == "dask-local":
         from segeval.core.device import available_cores
 
@@ -44,29 +44,24 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
     try:
         client = Client(scheduler, timeout="10s")
     except OSError as e:
-        raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        raise UsageError(f"scheduler {scheduler!r}: cannot connect ({e})",
+                         parameters=("scheduler",)) from None
     with client:
         yield client
 
 
-def reduce_chunks(
-    func: Callable[[Any], tuple[Any, Any]],
-    items: Sequence[Any],
-    *,
-    jobs: int | None = None,
-    chunk_size: int | None = None,
-    progress: Callable[[int], Any] | None = None,
-    scheduler: str | None = None,
-) -> tuple[Any, list[Any]]:
-    """The Dask engine of :func:`segeval.engine.reduce_items`."""
+def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
+           progress: Callable[[int], Any] | None = None) -> tuple[Any, list[Any]]:
+    """The Dask engine of :func:`segeval.engine.run`."""
     from dask.distributed import as_completed
 
+    items = plan.items
     with client_for(scheduler or "dask-local", jobs) as client:
         workers = max(1, len(client.scheduler_info().get("workers", {})) or (jobs or 1))
-        if chunk_size is None:  # a few tasks per worker, each big enough to amortise overhead
-            chunk_size = max(1, min(256, -(-len(items) // (workers * 4))))
+        # a few tasks per worker, each big enough to amortise the overhead
+        chunk_size = max(1, min(256, -(-len(items) // (workers * 4))))
         chunks = chunked(items, chunk_size)
-        futures = client.map(process_chunk, [func] * len(chunks), chunks, pure=False)
+        futures = client.map(process_chunk, [plan.score] * len(chunks), chunks, pure=False)
         size = {f.key: len(c) for f, c in zip(futures, chunks, strict=True)}
         level = list(futures)
         while len(level) > 1:  # tree reduction, adjacent pairs: keeps the order of rows
@@ -75,8 +70,9 @@ def reduce_chunks(
             if len(level) % 2:
                 nxt.append(level[-1])
             level = nxt
-        if progress:
-            for done in as_completed(futures):
-                done.result()  # raise a kernel's error (a bad file) as soon as it happens
+        for done in as_completed(futures):
+            done.result()  # raise a kernel's error (a bad file) as soon as it happens
+            if progress:
                 progress(size[done.key])
-        return level[0].result()
+        stats, rows = level[0].result()
+    return plan.zero + stats, rows

@@ -35,7 +35,7 @@ from segeval.errors import DataError, FileFormatError
 
 SCHEMA = "segeval-state/1"
 TASKS = {"semantic": "segeval.formats.semantic", "panoptic": "segeval.core.panoptic"}
-TASKS["semantic/cityscapes"] = "segeval.formats.cityscapes.stats"  # a format with its own statistics
+TASKS["semantic/cityscapes"] = "segeval.formats.cityscapes.stats"  # a format's own statistics
 
 
 def _key(task: str, fmt: str | None) -> str:

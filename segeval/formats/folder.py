@@ -12,7 +12,10 @@ import json
 from pathlib import Path
 
 from segeval.errors import DataError, MissingFileError, UsageError
-from segeval.formats import SemanticDataset, pair_by_name, png_files
+from segeval.formats.base import Folder, Options, Plan, Tree, png_files, require_folder
+from segeval.formats.semantic import OPTIONS, SemanticReference, semantic_plan
+
+TASK = "semantic"
 
 
 def read_class_names(path: Path) -> tuple[str, ...]:
@@ -45,25 +48,27 @@ def read_class_names(path: Path) -> tuple[str, ...]:
     return names
 
 
-def load(
-    pred: Path,
-    gt: Path,
-    *,
-    split: str | None = None,
-    num_classes: int | None = None,
-    class_names: tuple[str, ...] | None = None,
-    ignore_index: int | None = 255,
-) -> SemanticDataset:
-    """Pair every PNG under ``gt`` with the PNG of the same name under ``pred``."""
-    if split is not None:
-        raise UsageError("the folder format has no splits: point --gt at the folder to score")
+def reference(gt: Path, options: Options) -> SemanticReference:
+    """List every PNG under ``gt``, with the classes the options name."""
+    options.check("folder", OPTIONS)
+    num_classes, class_names = options.num_classes, options.class_names
+    if options.split is not None:
+        raise UsageError("the folder format has no splits: point --gt at the folder to score",
+                         parameters=("split",))
     if class_names is None and num_classes is None:
-        raise UsageError("the folder format needs --num-classes or --class-names")
+        raise UsageError("the folder format needs num_classes or class_names",
+                         parameters=("num_classes", "class_names"))
     if class_names is not None and num_classes is not None and len(class_names) != num_classes:
-        raise UsageError(f"--num-classes {num_classes} but the class-names file has "
-                         f"{len(class_names)} names")
+        raise UsageError(f"num_classes={num_classes} but class_names has {len(class_names)} "
+                         f"names", parameters=("num_classes", "class_names"))
     names = class_names or tuple(str(i) for i in range(num_classes or 0))
-    gt_files = png_files(Path(gt))
+    require_folder(Path(gt), "ground-truth")
+    gt_files = png_files(Folder(gt))
     if not gt_files:
         raise MissingFileError(f"{gt}: no ground-truth PNG files found")
-    return pair_by_name("folder", gt_files, Path(pred), names, ignore_index)
+    return SemanticReference("folder", gt_files, tuple(names), options.ignore_index)
+
+
+def plan(pred: Tree, ref: SemanticReference, options: Options) -> Plan:
+    """Pair the PNGs in ``pred`` with ``ref`` by their path without ``.png``."""
+    return semantic_plan(pred, ref, options)

@@ -1,26 +1,64 @@
-"""Scoring a semantic dataset: pairs of label files in, :class:`~segeval.SemanticResult` out.
+"""The plan of a semantic format whose items are pairs of single-channel label PNGs (``voc``,
+``folder``): each pair is decoded once and counted in a worker (only the small confusion matrix
+comes back), and the matrices are summed exactly, so the result does not depend on ``jobs``.
 
-The adapter pairs the files, every pair is decoded once and counted in a worker (only the small
-confusion matrix comes back), and the matrices are summed exactly, so the result does not depend
-on ``jobs``.
+An adapter of this kind lists its ground truth as a :class:`SemanticReference` and calls
+:func:`semantic_plan`; see :mod:`segeval.formats.voc` and :mod:`segeval.formats.folder`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+import numpy as np
 
 from segeval.core import metrics
 from segeval.core.confusion import ConfusionMatrix, SemanticResult
-from segeval.errors import MissingFileError, UsageError
-from segeval.formats import Pair, SemanticDataset, log, reject_options
-from segeval.formats.png import read_label_png
+from segeval.errors import LabelError
+from segeval.formats.base import (
+    File,
+    Folder,
+    Options,
+    Pair,
+    Plan,
+    Tree,
+    check_missing,
+    png_files,
+    require_folder,
+)
+from segeval.formats.png import image_pixels, read_label
 
-Missing = Literal["error", "zero"]
-_SHOW = 5  # names listed in a message about many files
+#: The options a pair-of-PNGs semantic format uses.
+OPTIONS = frozenset({"split", "num_classes", "class_names", "ignore_index", "absent", "missing"})
+
+
+@dataclass(frozen=True)
+class SemanticReference:
+    """The ground truth of a semantic format: its files by key (in report order), the classes
+    and the ignore index; no pixels."""
+
+    format: str
+    gt: dict[str, File]
+    class_names: tuple[str, ...]
+    ignore_index: int | None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.gt)
+
+    @property
+    def files(self) -> tuple[File, ...]:
+        return tuple(self.gt.values())
+
+    def settings(self) -> dict[str, Any]:
+        return {"format": self.format, "class_names": list(self.class_names),
+                "ignore_index": self.ignore_index}
 
 
 @dataclass(frozen=True)
@@ -32,20 +70,86 @@ class _Task:
     class_names: tuple[str, ...]
     absent: metrics.Absent
     per_image: bool
+    decoder: str
+
+    def empty(self) -> ConfusionMatrix:
+        return ConfusionMatrix(self.num_classes, self.ignore_index, self.class_names)
 
 
-def _score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any] | None]:
-    """Decode one pair and count it; the per-image row when asked for."""
-    cm = ConfusionMatrix(task.num_classes, task.ignore_index, task.class_names)
-    gt = read_label_png(pair.gt)
+def load_gt(task: _Task, pair: Pair) -> np.ndarray:
+    """Decode and check a pair's ground truth: a label that is neither a class nor the ignore
+    index is the ground truth's error (:class:`~segeval.errors.LabelError` naming its file)."""
+    gt = read_label(pair.gt, decoder=task.decoder)
+    if gt.dtype.itemsize <= 2 and gt.dtype.kind == "u":
+        counts = np.bincount(gt.ravel(), minlength=task.num_classes)
+        values = np.flatnonzero(counts)
+    else:
+        values, counts = np.unique(gt, return_counts=True)
+        counts = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    bad = [int(v) for v in values if not 0 <= v < task.num_classes and v != task.ignore_index]
+    if bad:
+        allowed = f"0..{task.num_classes - 1}" + (
+            "" if task.ignore_index is None else f" or the ignore index {task.ignore_index}")
+        raise LabelError(f"{pair.gt}: ground-truth label {bad[0]} is not a class "
+                         f"(expected {allowed}; {int(counts[bad[0]])} such pixels)")
+    return gt
+
+
+def score_with(task: _Task, pair: Pair, gt: np.ndarray
+               ) -> tuple[ConfusionMatrix, dict[str, Any] | None]:
+    """Count one pair against its decoded ground truth; the per-image row when asked for."""
+    cm = task.empty()
     if pair.pred is None:
         cm.update_missing(gt, gt_name=str(pair.gt))
     else:
-        cm.update(read_label_png(pair.pred), gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
-    return cm, (_image_row(task, pair, cm) if task.per_image else None)
+        cm.update(read_label(pair.pred, decoder=task.decoder), gt, pred_name=str(pair.pred),
+                  gt_name=str(pair.gt))
+    return cm, (image_row(task, pair, cm) if task.per_image else None)
 
 
-def _image_row(task: _Task, pair: Pair, cm: ConfusionMatrix) -> dict[str, Any]:
+def score_pair(task: _Task, pair: Pair) -> tuple[ConfusionMatrix, dict[str, Any] | None]:
+    """Decode one pair (each file once) and count it."""
+    return score_with(task, pair, read_label(pair.gt, decoder=task.decoder))
+
+
+def load_pair(task: _Task, pair: Pair) -> tuple[Pair, np.ndarray | None, np.ndarray]:
+    """Decode one pair for counting elsewhere (GPU batches): ``(pair, pred or None, gt)``."""
+    gt = read_label(pair.gt, decoder=task.decoder)
+    pred = None if pair.pred is None else read_label(pair.pred, decoder=task.decoder)
+    return pair, pred, gt
+
+
+def count_loaded(task: _Task, loaded: list[tuple[Pair, np.ndarray | None, np.ndarray]],
+                 device: str) -> list[tuple[ConfusionMatrix, dict[str, Any] | None]]:
+    """Count decoded pairs of one shape and dtype on ``device`` (one stacked update): one
+    ``(matrix, None)`` for the batch; pairs one by one with per-image rows, a missing
+    prediction on the CPU. Nothing of a batch with a bad label is counted: the pairs are then
+    counted one by one to name the file."""
+    if task.per_image or len(loaded) == 1 or any(p is None for _, p, _ in loaded):
+        out = []
+        for pair, pred, gt in loaded:
+            cm = task.empty()
+            if pred is None:
+                cm.update_missing(gt, gt_name=str(pair.gt))
+            else:
+                cm.device = device
+                cm.update(pred, gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
+            out.append((cm, image_row(task, pair, cm) if task.per_image else None))
+        return out
+    cm = task.empty()
+    cm.device = device
+    try:
+        cm.update(np.stack([p for _, p, _ in loaded]), np.stack([g for _, _, g in loaded]))
+    except LabelError:
+        for pair, pred, gt in loaded:  # find the file: this raises for the first bad one
+            one = task.empty()
+            one.device = device
+            one.update(pred, gt, pred_name=str(pair.pred), gt_name=str(pair.gt))
+        raise
+    return [(cm, None)]
+
+
+def image_row(task: _Task, pair: Pair, cm: ConfusionMatrix) -> dict[str, Any]:
     """The per-image row of one pair's confusion matrix."""
     miou = metrics.miou(cm, task.absent)
     return {
@@ -60,96 +164,49 @@ def _image_row(task: _Task, pair: Pair, cm: ConfusionMatrix) -> dict[str, Any]:
     }
 
 
-def _names(paths: list[Any]) -> str:
-    shown = ", ".join(str(getattr(p, "name", p)) for p in paths[:_SHOW])
-    return shown + (f" and {len(paths) - _SHOW} more" if len(paths) > _SHOW else "")
+def _finish(task: _Task, fmt: str, num_images: int, total: ConfusionMatrix,
+            rows: list[dict[str, Any]]) -> SemanticResult:
+    return total.result(task.absent, format=fmt, num_images=num_images,
+                        per_image=rows if task.per_image else None)
 
 
-def check_pairs(dataset: SemanticDataset, missing: Missing) -> None:
-    """Raise for missing predictions (unless ``missing="zero"``); log extra predictions."""
-    if missing not in ("error", "zero"):
-        raise UsageError(f"--missing must be 'error' or 'zero', not {missing!r}")
-    absent = [p.name for p in dataset.pairs if p.pred is None]
-    if absent and missing == "error":
-        raise MissingFileError(
-            f"{dataset.pred_root}: no prediction for {len(absent)} of {len(dataset.pairs)} "
-            f"ground-truth images ({_names(absent)}); use --missing zero to count them as wrong"
-        )
-    if absent:
-        log.warning("%d ground-truth images have no prediction and count as all wrong: %s",
-                    len(absent), _names(absent))
-    if dataset.extra_predictions:
-        n = len(dataset.extra_predictions)
-        log.warning("%d prediction%s no ground truth and %s ignored: %s", n,
-                    "s have" if n > 1 else " has", "are" if n > 1 else "is",
-                    _names(dataset.extra_predictions))
+def semantic_plan(pred: Tree, ref: SemanticReference, options: Options, *,
+                  prefix: str = "") -> Plan:
+    """Pair ``ref``'s ground truth with the PNGs of ``pred`` that have the same key (the path
+    below the root, or below ``prefix``, without ``.png``) and plan their counting.
 
-
-def evaluate_semantic(
-    load: Callable[..., SemanticDataset],
-    pred: Path,
-    gt: Path,
-    *,
-    num_classes: int | None = None,
-    class_names: tuple[str, ...] | None = None,
-    ignore_index: int | None = 255,
-    split: str | None = None,
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    missing: Missing = "error",
-    absent: metrics.Absent = "nan",
-    per_image: bool = False,
-    device: str = "auto",
-    progress: Callable[[int], Any] | None = None,
-    on_start: Callable[[int], Any] | None = None,
-    **unused: Any,
-) -> SemanticResult:
-    """Score the predictions under ``pred`` against the ground truth under ``gt``.
-
-    ``load`` is the adapter's pairing function; ``num_classes``, ``class_names``,
-    ``ignore_index`` and ``split`` are passed to it. ``jobs`` worker processes decode and count
-    (default: all cores) on the engine named by ``scheduler`` (default this machine; see
-    :mod:`segeval.engine`); ``missing="zero"`` counts a missing prediction as wrong for every pixel
-    instead of raising; ``absent`` is the NaN policy of :mod:`segeval.core.metrics`;
-    ``per_image=True`` fills ``result.per_image``. ``device="cuda"`` counts on the GPU of this
-    machine (decoding stays on the CPU; see :mod:`segeval.engine.cuda`); ``"auto"`` and ``"cpu"``
-    count on the CPU, where the decoded files are. ``on_start(n)`` is called with the number of
-    images before the work starts and ``progress(k)`` as images finish.
-
-    Raises :class:`~segeval.errors.SegevalError` (with the file named) for bad input; the
-    returned metrics are computed on the dataset-level confusion matrix.
+    Raises :class:`~segeval.errors.MissingFileError` for missing predictions unless
+    ``options.missing == "zero"``; warns about predictions without ground truth.
     """
-    reject_options(load.__module__.rsplit(".", 1)[-1], unused)
-    metrics._check_absent(absent)
-    if device == "cuda":
-        from segeval.engine.cuda import check_cuda_options
-
-        check_cuda_options(scheduler)
-    elif device not in ("auto", "cpu"):
-        raise UsageError(f"--device must be 'auto', 'cpu' or 'cuda', not {device!r}")
-    for folder, what in ((pred, "prediction"), (gt, "ground-truth")):
-        if not folder.is_dir():
-            raise MissingFileError(f"{folder}: no such {what} folder")
-    dataset = load(pred, gt, split=split, num_classes=num_classes, class_names=class_names,
-                   ignore_index=ignore_index)
-    check_pairs(dataset, missing)
-    task = _Task(dataset.num_classes, dataset.ignore_index, dataset.class_names, absent, per_image)
-    if on_start:
-        on_start(len(dataset.pairs))
-    from segeval.engine import reduce_items
-
-    if device == "cuda":
-        from segeval.engine.cuda import reduce_pairs_cuda
-
-        total, rows = reduce_pairs_cuda(task, dataset.pairs, jobs=jobs, progress=progress)
-    else:
-        total, rows = reduce_items(functools.partial(_score_pair, task), dataset.pairs,
-                                   scheduler=scheduler, jobs=jobs, progress=progress)
-    return total.result(absent, format=dataset.format, num_images=len(dataset.pairs),
-                        per_image=rows if per_image else None)
+    if isinstance(pred, Folder):
+        require_folder(pred.root, "prediction")
+    pred_files = png_files(pred, prefix=prefix)
+    pairs = [Pair(name, gt, pred_files.get(name)) for name, gt in ref.gt.items()]
+    extra = [p for name, p in pred_files.items() if name not in ref.gt]
+    check_missing(pairs, options.missing, f"{pred.root}/{prefix}".rstrip("/"), extra=extra)
+    task = _Task(ref.num_classes, ref.ignore_index, ref.class_names, options.absent,
+                 options.per_image, options.decoder)
+    return Plan(
+        format=ref.format, task="semantic", items=pairs,
+        score=functools.partial(score_pair, task),
+        zero=task.empty(),
+        finish=functools.partial(_finish, task, ref.format, len(pairs)),
+        name_of=_pair_name,
+        pixels=image_pixels(pairs[0].gt) * len(pairs) if pairs else 0,
+        load_gt=functools.partial(load_gt, task),
+        score_with=functools.partial(score_with, task),
+        load=functools.partial(load_pair, task),
+        count=functools.partial(count_loaded, task),
+        matched=sum(p.pred is not None for p in pairs),
+        settings={**ref.settings(), "absent": options.absent, "missing": options.missing},
+    )
 
 
-# ---------------------------------------------------------------- saved state (segeval.engine.state)
+def _pair_name(pair: Pair) -> str:
+    return str(pair.pred if pair.pred is not None else pair.gt)
+
+
+# ---------------------------------------------------------------- saved state (engine.state)
 
 def state_of(result: SemanticResult) -> tuple[dict[str, Any], dict[str, Any]]:
     """Settings and arrays of a semantic result, for :mod:`segeval.engine.state`."""

@@ -16,7 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from segeval.errors import MissingFileError, UsageError
-from segeval.formats import SemanticDataset, pair_by_name, png_files
+from segeval.formats.base import File, Folder, Options, Plan, Tree, png_files, require_folder
+from segeval.formats.semantic import OPTIONS, SemanticReference, semantic_plan
+
+TASK = "semantic"
 
 CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -26,60 +29,65 @@ CLASS_NAMES = (
 IGNORE_INDEX = 255
 
 
-def _voc_root(gt: Path) -> Path | None:
+def voc_root(gt: Path) -> Path | None:
     """The ``VOC20xx`` folder that ``gt`` names, or ``None`` if it is a plain PNG folder."""
     if (gt / "SegmentationClass").is_dir():
         return gt
     roots = sorted(p for p in gt.glob("VOC20*") if (p / "SegmentationClass").is_dir())
     if len(roots) > 1:
         names = ", ".join(p.name for p in roots)
-        raise UsageError(f"{gt}: holds several VOC roots ({names}); pass one of them as --gt")
+        raise UsageError(f"{gt}: holds several VOC roots ({names}); give one of them as the "
+                         f"ground truth")
     return roots[0] if roots else None
 
 
-def _read_list(list_file: Path) -> list[str]:
+def read_list(list_file: Path) -> list[str]:
+    """The image ids of a VOC image list (``ImageSets/Segmentation/<split>.txt``)."""
     with open(list_file, encoding="utf-8") as f:
         return [line.split()[0] for line in f if line.strip()]
 
 
-def load(
-    pred: Path,
-    gt: Path,
-    *,
-    split: str | None = None,
-    num_classes: int | None = None,
-    class_names: tuple[str, ...] | None = None,
-    ignore_index: int | None = IGNORE_INDEX,
-) -> SemanticDataset:
-    """Pair VOC ground truth under ``gt`` with predictions under ``pred``."""
+def reference(gt: Path, options: Options) -> SemanticReference:
+    """List the VOC ground truth under ``gt`` (see the module docstring)."""
+    options.check("voc", OPTIONS)
+    num_classes, class_names, split = options.num_classes, options.class_names, options.split
     if num_classes not in (None, len(CLASS_NAMES)):
-        raise UsageError(f"the voc format has {len(CLASS_NAMES)} classes, not --num-classes "
-                         f"{num_classes}")
+        raise UsageError(f"the voc format has {len(CLASS_NAMES)} classes, not num_classes "
+                         f"{num_classes}", parameters=("num_classes",))
     if class_names is not None and len(class_names) != len(CLASS_NAMES):
         raise UsageError(f"the voc format has {len(CLASS_NAMES)} classes, not the "
-                         f"{len(class_names)} names of the class-names file")
-    pred, gt = Path(pred), Path(gt)
-    root = _voc_root(gt)
+                         f"{len(class_names)} names of the class-names file",
+                         parameters=("class_names",))
+    gt = Path(gt)
+    require_folder(gt, "ground-truth")
+    root = voc_root(gt)
     seg = root / "SegmentationClass" if root else gt
     list_file = None
     if root is not None:
         list_file = root / "ImageSets" / "Segmentation" / f"{split or 'val'}.txt"
     elif split is not None:
         list_file = gt.parent / "ImageSets" / "Segmentation" / f"{split}.txt"
+    tree = Folder(seg)
     if list_file is not None:
         if not list_file.is_file():
             raise MissingFileError(f"{list_file}: image list for split {split or 'val'!r} "
                                    f"not found")
-        ids = _read_list(list_file)
-        gt_files = {i: seg / f"{i}.png" for i in ids}
-        absent = [p for p in gt_files.values() if not p.is_file()]
+        ids = read_list(list_file)
+        gt_files = {i: File(tree, f"{i}.png") for i in ids}
+        absent = [i for i in ids if not (seg / f"{i}.png").is_file()]
         if absent:
             raise MissingFileError(
                 f"{list_file}: {len(absent)} listed images have no ground truth in {seg} "
-                f"(first: {absent[0].name})"
+                f"(first: {absent[0]}.png)"
             )
     else:
-        gt_files = png_files(seg)
+        gt_files = png_files(tree)
     if not gt_files:
         raise MissingFileError(f"{seg}: no ground-truth PNG files found")
-    return pair_by_name("voc", gt_files, pred, class_names or CLASS_NAMES, ignore_index)
+    return SemanticReference("voc", gt_files, tuple(class_names or CLASS_NAMES),
+                             options.ignore_index)
+
+
+def plan(pred: Tree, ref: SemanticReference, options: Options) -> Plan:
+    """Pair the predictions in ``pred`` with ``ref`` by image id."""
+    return semantic_plan(pred, ref, options)

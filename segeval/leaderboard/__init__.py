@@ -3,8 +3,10 @@
 * :func:`run_leaderboard` (:mod:`.runner`) evaluates every sub-folder and ``.zip`` of a folder
   and ranks them; :func:`write_reports` (:mod:`.report`) writes ``leaderboard.{csv,json,md,html}``,
   one result JSON per submission and the plots.
-* :mod:`.tasks` is the seam a kind of evaluation (semantic, panoptic, instance) plugs
-  into; :mod:`.sources` reads submissions (folders, zip archives read safely in memory);
+* Every submission is scored by the format's adapter (:mod:`segeval.formats.registry`) as
+  ``segeval score`` scores a prediction folder: the same plan, the same document.
+  :mod:`.tasks` says how each kind of evaluation (semantic, panoptic, instance) is ranked;
+  :mod:`.sources` reads submissions (folders, zip archives read safely in memory);
   :mod:`.bootstrap` the intervals; :mod:`.cache` the SQLite result cache.
 
 Conventions: every metric is "higher is better" and a fraction; ties share a rank (``1, 2, 2,

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+#: What ``ci.method`` says for the entries of a task with intervals.
+METHOD = "percentile bootstrap over images"
 DEFAULT_RESAMPLES = 2000
 DEFAULT_LEVEL = 0.95
 _BLOCK = 250

@@ -87,18 +87,16 @@ def score_submission(
     (``num_classes``, ``class_names``, ``ignore_index``, ``split``, ``absent``, ``missing``).
     Raises :class:`~segeval.errors.SegevalError` with the reason for a bad submission.
     """
-    from segeval.leaderboard.runner import score_submissions
+    from segeval.leaderboard.runner import prepare, score_submissions
     from segeval.leaderboard.sources import open_submission
-    from segeval.leaderboard.tasks import get_task
 
-    the_task = get_task(task, format)
     sub_path = Path(submission)
     if not sub_path.exists():
         raise MissingFileError(f"{sub_path}: no such submission folder or file")
     with _ground_truth(Path(gt), max_bytes) as gt_folder:
-        ref = the_task.load_reference(gt_folder, format, options)
+        setup = prepare(gt_folder, format, task=task, **options)
         sub = open_submission(sub_path, max_bytes)
-        [outcome] = score_submissions(the_task, ref, [sub], jobs=jobs)
+        [outcome] = score_submissions(setup, [sub], jobs=jobs)
     if outcome.status != "ok":
         raise SubmissionError(outcome.error or f"{sub_path}: cannot be scored")
     return outcome.document  # type: ignore[return-value]

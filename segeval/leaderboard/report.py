@@ -34,7 +34,7 @@ log = logging.getLogger("segeval")
 DEFAULT_PLOT_TOP = 10
 
 
-def _fmt(x: Any, digits: int = 4) -> str:
+def cell(x: Any, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
@@ -77,7 +77,7 @@ def _header(board: Leaderboard) -> str:
 
 
 def _md_cell(x: Any) -> str:
-    return _fmt(x).replace("|", "\\|").replace("\n", " ")
+    return cell(x).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(board: Leaderboard) -> str:
@@ -92,7 +92,8 @@ def to_markdown(board: Leaderboard) -> str:
         ci = e["ci"]
         lines.append("| " + " | ".join(_md_cell(v) for v in [
             e["rank"], e["submission"], e["metrics"][board.metric]]) + " | "
-            + f"{_fmt(ci['low'])} – {_fmt(ci['high'])} | {_md_cell(e['beats_above'])} | "
+            + f"{cell(ci['low'])} – {cell(ci['high'])} | "
+            + f"{_md_cell(e['beats_above'])} | "
             + " | ".join(_md_cell(e["metrics"].get(k)) for k in others) + " |")
     failed = [e for e in board.entries if e["status"] != "ok"]
     if failed:
@@ -115,7 +116,7 @@ img{max-width:100%}details{margin:.5em 0}"""
 
 
 def _e(x: Any) -> str:
-    return html.escape(_fmt(x), quote=True)
+    return html.escape(cell(x), quote=True)
 
 
 def _img(data: bytes, alt: str) -> str:

@@ -1,51 +1,71 @@
 """Score many submissions against one ground truth, rank them, and say how sure each rank is.
 
-The ground truth is decoded once: workers take chunks of ground-truth images, decode each image
-once and score every pending submission's prediction for it, returning per submission the
-chunk's mergeable total (exact) and one small statistics row per image (for the bootstrap).
-A submission that fails (unsafe or corrupt archive, missing file, wrong size, bad label,
-corrupt PNG) is marked failed with its one-line reason; the others go on. The ranking uses the
-exact totals (the numbers ``segeval score`` gives); the intervals and the paired comparisons use
-the rows (see :mod:`segeval.leaderboard.bootstrap`).
+Every submission is scored by the format's adapter exactly as ``segeval score`` scores a
+prediction folder: the ground truth is listed once (``adapter.reference``), each submission (a
+:class:`~segeval.leaderboard.sources.Submission`, a :class:`~segeval.formats.base.Tree`) is
+planned with ``adapter.plan``, and a submission's document is ``plan.finish(total, [])`` of the
+exact total ``plan.zero + stats...``, the same document.
 
-Errors in the ground truth itself (unreadable, bad labels) stop the run: they are the
-organiser's, not a submission's.
+Plans with ``load_gt``/``score_with`` (semantic, panoptic) share the ground truth: workers take
+chunks of ground-truth images, decode each image once and score every pending submission's
+prediction for it, returning per submission the chunk's exact total and one small statistics
+row per image (the task's ``row``, for the bootstrap). Other plans (COCO AP) are run whole,
+one submission per worker. The workers are a supervised pool
+(:func:`segeval.engine.pool.imap_supervised`): a worker that dies (a segfault, the OOM killer)
+while scoring a submission fails that submission with one line, and the others go on.
+
+A submission that fails (unsafe or corrupt archive, missing file, wrong size, bad label,
+corrupt PNG, a dead worker) is marked failed with its one-line reason. The ranking uses the
+exact totals; the intervals and the paired comparisons use the rows (see
+:mod:`segeval.leaderboard.bootstrap`). Errors in the ground truth itself (unreadable, bad
+labels) stop the run: they are the organiser's, not a submission's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from segeval.errors import SegevalError, UsageError
+from segeval.errors import DataError, SegevalError, UsageError
+from segeval.formats.base import Options
 from segeval.leaderboard import bootstrap
 from segeval.leaderboard.cache import CachedOutcome, ResultCache, cache_key
 from segeval.leaderboard.sources import (
     DEFAULT_MAX_BYTES,
-    MemberReader,
+    PrefixView,
     Submission,
-    SubmissionError,
     discover,
     open_submission,
+    strip_common_folder,
 )
 
 log = logging.getLogger("segeval")
 
 CACHE_NAME = "leaderboard-cache.sqlite"
 _U32 = np.iinfo(np.uint32).max
+#: Options that change no number (left out of the cache key).
+_NO_NUMBERS = frozenset({"task", "decoder", "device", "per_image", "gt_folder", "pred_folder"})
+
+#: ``progress(done, total)``: ground-truth images (or whole submissions) done, and all.
+Progress = Callable[[int, int], Any]
 
 
 @dataclass
 class SubmissionOutcome:
     """One submission's evaluation: ``document`` is ``segeval score``'s JSON (ok only) and
-    ``rows`` its ``(images, K)`` per-image statistics (ok only)."""
+    ``rows`` its ``(images, K)`` per-image statistics (ok, with intervals, only)."""
 
     name: str
     path: Path
@@ -56,176 +76,405 @@ class SubmissionOutcome:
     cached: bool = False
 
 
-# ---------------------------------------------------------------------- workers
+# ---------------------------------------------------------------------- the ground truth
+
+
+@dataclass
+class Setup:
+    """What every submission of a run is scored with: the format's adapter, the options, the
+    ground truth's reference (listed once), the task (how to rank) and the cache digest of
+    the ground truth and the options."""
+
+    format: str
+    adapter: ModuleType
+    options: Options
+    ref: Any
+    task: Any
+    digest: str
+
+
+def make_options(fmt: str, task: str | None, options: dict[str, Any]) -> Options:
+    """:class:`~segeval.formats.base.Options` from keyword options (``segeval.evaluate``'s);
+    a :class:`~segeval.errors.UsageError` naming any that is not one."""
+    names = {f.name for f in fields(Options)}
+    extra = sorted(set(options) - names)
+    if extra:
+        what = "an option" if len(extra) == 1 else "options"
+        raise UsageError(f"{', '.join(extra)}: not {what} of the {fmt} format",
+                         parameters=tuple(extra))
+    known = dict(options)
+    if known.get("class_names") is not None:
+        known["class_names"] = tuple(str(n) for n in known["class_names"])
+    for key in ("gt_folder", "pred_folder"):
+        if known.get(key) is not None:
+            known[key] = Path(known[key])
+    return Options(task=task, **known)
+
+
+def reference_digest(task_name: str, ref: Any, options: Options) -> str:
+    """The hex SHA-256 of the task, segeval's version, the reference's settings, the options
+    that change numbers and every ground-truth file's name and bytes (the cache key's ground
+    truth half)."""
+    from segeval import __version__
+    from segeval.formats.base import read_bytes
+
+    digest = hashlib.sha256()
+    numbers = {k: v for k, v in options.set().items() if k not in _NO_NUMBERS}
+    head = {"task": task_name, "version": __version__, "settings": ref.settings(),
+            "options": numbers}
+    digest.update(json.dumps(head, sort_keys=True, default=repr).encode())
+    for f in ref.files:
+        name, data = ((f.member, f.read()) if hasattr(f, "read")
+                      else (Path(f).name, read_bytes(Path(f))))
+        digest.update(b"\x00" + name.encode("utf-8", "surrogateescape") + b"\x00")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _reference(adapter: ModuleType, gt: Path, options: Options) -> Any:
+    """``adapter.reference(gt, options)``; where the format's ground truth is one JSON file
+    and ``gt`` is a folder (a platform's ground-truth folder, an unpacked archive), the one
+    ``.json`` file of that folder."""
+    from segeval.formats.base import json_in
+
+    try:
+        return adapter.reference(gt, options)
+    except UsageError as e:
+        if "gt" not in e.parameters or not gt.is_dir():
+            raise
+    return adapter.reference(json_in(gt, f"ground-truth {adapter.TASK} JSON file"), options)
+
+
+def prepare(gt: str | Path, fmt: str, *, task: str | None = None, metric: str | None = None,
+            **options: Any) -> Setup:
+    """List the ground truth once with the format's adapter (``segeval score``'s checks and
+    messages) and hash it; the :class:`Setup` every submission is then scored with. ``metric``,
+    when given, must be one of the task's (checked before the ground truth is read)."""
+    from segeval.formats.registry import get_adapter
+    from segeval.leaderboard.tasks import make_task, unknown_metric
+
+    opts = make_options(fmt, task, options)
+    adapter = get_adapter(fmt, task)
+    the_task = make_task(adapter.TASK, opts)
+    if metric is not None and metric not in the_task.metrics:
+        raise unknown_metric(the_task, metric)
+    ref = _reference(adapter, Path(gt), opts)
+    return Setup(fmt, adapter, opts, ref, the_task, reference_digest(the_task.name, ref, opts))
+
+
+# ---------------------------------------------------------------------- planning
+
+
+@contextlib.contextmanager
+def _held_logs(keep: list[bool]) -> Iterator[None]:
+    """Hold back what ``segeval`` logs inside the block; re-log it at the end if ``keep[0]``
+    (the first pairing attempt's warnings are dropped when another one is used)."""
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        held.append(record)
+        return False
+
+    log.addFilter(hold)
+    try:
+        yield
+    finally:
+        log.removeFilter(hold)
+        if keep[0]:
+            for record in held:
+                log.handle(record)
+
+
+def plan_submission(setup: Setup, sub: Submission) -> Any:
+    """``adapter.plan`` of a submission, as ``segeval score`` plans a prediction folder; when
+    nothing pairs (an error, or ``plan.matched == 0``) and every member lies in one top-level
+    folder (``team.zip`` holding ``team/*``), the plan of that folder. Raises the adapter's
+    :class:`~segeval.errors.SegevalError` for a submission that cannot be scored."""
+    prefix = strip_common_folder(list(sub.files()))
+    if not prefix:
+        return setup.adapter.plan(sub, setup.ref, setup.options)
+    keep = [False]
+    with _held_logs(keep):
+        try:
+            plan = setup.adapter.plan(sub, setup.ref, setup.options)
+        except SegevalError:
+            plan = None
+        keep[0] = plan is not None and plan.matched != 0
+    if keep[0]:
+        return plan
+    return setup.adapter.plan(PrefixView(sub, prefix), setup.ref, setup.options)
+
+
+# ---------------------------------------------------------------------- scoring
+
+
+def _cause(err: Any) -> str:
+    """``killed by signal 9, SIGKILL`` or ``exit code 1``: how a worker died."""
+    cause = getattr(err, "cause", None)
+    if cause:
+        return str(cause)
+    code = int(getattr(err, "exitcode", 0))
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by signal {-code}, {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+def _died(sub: Submission, err: Any) -> str:
+    return f"{sub.path}: the worker process scoring it died ({_cause(err)})"
+
+
+def _unexpected(name: str, e: Exception) -> str:
+    """One line for an error that is not a :class:`~segeval.errors.SegevalError`."""
+    return f"{name}: cannot be scored ({type(e).__name__}: {e})".replace("\n", " ")
 
 
 @dataclass(frozen=True)
-class _Slim:
-    """What a worker needs of a submission (its member list travels per chunk)."""
+class _Shared:
+    """What every worker of the decode-once loop needs: the plans' pieces (inherited where
+    workers are forked)."""
 
-    name: str
-    path: Path
-    kind: str
-
-    def display(self, member: str) -> str:
-        return f"{self.path}:{member}" if self.kind == "zip" else str(self.path / member)
+    first: int  # the plan whose load_gt decodes the ground truth
+    plans: dict[int, Any]
+    row: Callable[[Any], np.ndarray]
 
 
-_Plan = list[tuple[int, list[tuple[str, int, Any] | None]]]  # (submission, member per image)
+_ChunkResult = tuple[dict[int, tuple[Any, np.ndarray]], dict[int, tuple[int, str]]]
 
 
-def _planned(sub: Submission, chosen: Any) -> tuple[str, int, Any] | None:
-    """``(member, size, meta)`` of what ``task.pair`` chose for one image: a member name, or
-    an object with ``member`` and ``meta`` (what ``score_image`` gets as ``meta=``)."""
-    if chosen is None:
-        return None
-    if isinstance(chosen, str):
-        return chosen, sub.members[chosen], None
-    return chosen.member, sub.members[chosen.member], chosen.meta
+def _score_chunk(shared: _Shared, item: tuple[Sequence[int], tuple[int, ...]]) -> _ChunkResult:
+    """Score ground-truth images ``indices`` against the ``pending`` submissions: decode each
+    image once (an error there is the ground truth's and is raised), then every submission's
+    prediction for it. Per submission: the chunk's total and rows, or the image where it
+    failed and its one-line error."""
+    from segeval.engine.pool import note
 
-
-_Chunk = tuple[list[int], dict[int, tuple[Any, np.ndarray]], dict[int, tuple[int, str]]]
-
-
-def _score_chunk(task: Any, ref: Any, subs: tuple[_Slim, ...],
-                 item: tuple[list[int], _Plan]) -> _Chunk:
-    """Score a chunk of ground-truth images against every submission in its plan."""
-    indices, plan = item
-    width = task.row_width(ref)
+    indices, pending = item
+    first = shared.plans[shared.first]
     totals: dict[int, Any] = {}
     rows: dict[int, np.ndarray] = {}
     failures: dict[int, tuple[int, str]] = {}
-    with MemberReader() as reader:
-        for j, i in enumerate(indices):
-            gt = task.decode_gt(ref, i)
-            for s, members in plan:
-                if s in failures:
+    for j, i in enumerate(indices):
+        note(("gt", i))
+        gt = first.load_gt(first.items[i])
+        for s in pending:
+            if s in failures:
+                continue
+            plan = shared.plans[s]
+            note(s)
+            try:
+                stats, _ = plan.score_with(plan.items[i], gt)
+                row = np.asarray(shared.row(stats))
+            except SegevalError as e:
+                failures[s] = (i, str(e))
+                continue
+            except Exception as e:  # one broken submission never stops the others
+                failures[s] = (i, _unexpected(plan.name_of(plan.items[i]), e))
+                continue
+            totals[s] = stats if s not in totals else totals[s] + stats
+            if s not in rows:
+                rows[s] = np.zeros((len(indices), row.size), np.int64)
+            rows[s][j] = row
+        del gt
+    note(None)
+    return {s: (totals[s], rows[s]) for s in totals if s not in failures}, failures
+
+
+def _workers(jobs: int | None, n: int) -> int:
+    from segeval.core.device import available_cores
+
+    return max(1, min(available_cores() if jobs is None else int(jobs), n))
+
+
+def _run_items(func: Callable[[Any], Any], items: list[Any], jobs: int | None
+               ) -> Iterator[tuple[int, bool, Any]]:
+    """``(index, ok, value)`` for every item, in order: in this process for ``jobs=1`` (an
+    exception propagates), else on a supervised pool (a dead worker: ``ok=False`` with a
+    :class:`~segeval.engine.pool.WorkerDied`)."""
+    if jobs == 1:
+        for k, item in enumerate(items):
+            yield k, True, func(item)
+        return
+    from segeval.engine.pool import imap_supervised
+
+    results = imap_supervised(func, items, jobs=_workers(jobs, len(items)), batch=1)
+    try:
+        yield from results
+    finally:
+        results.close()
+
+
+def _score_per_image(setup: Setup, subs: Sequence[Submission], plans: dict[int, Any], *,
+                     jobs: int | None, progress: Progress | None) -> dict[int, SubmissionOutcome]:
+    """The decode-once loop (see the module docstring); one outcome per planned submission."""
+    from segeval.core.kernels import warm
+    from segeval.engine.pool import WorkerDied
+
+    n = len(setup.ref.names)
+    order = sorted(plans)
+    for s in order:
+        if len(plans[s].items) != n:  # pragma: no cover - an adapter bug
+            raise RuntimeError(f"{subs[s].path}: the plan has {len(plans[s].items)} items for "
+                               f"{n} ground-truth images")
+    workers = 1 if jobs == 1 else _workers(jobs, n)
+    size = max(1, math.ceil(n / (4 * workers)))
+    chunks = [tuple(range(a, min(a + size, n))) for a in range(0, n, size)]
+    shared = _Shared(order[0], plans, setup.task.row)
+    totals = {s: plans[s].zero for s in order}
+    rows: dict[int, np.ndarray] = {}
+    failed: dict[int, tuple[int, str]] = {}  # the first image where each failed, and why
+
+    def fail(s: int, i: int, message: str) -> None:  # the same error whatever the chunks
+        if s not in failed or i < failed[s][0]:
+            failed[s] = (i, message)
+
+    # the ground truth once and every submission's predictions, before the workers fork
+    warm(max(p.pixels for p in plans.values()) * (len(order) + 1))
+    func = functools.partial(_score_chunk, shared)
+    done = 0
+    if progress:
+        progress(0, n)
+    todo = [(c, tuple(order)) for c in chunks]
+    while todo:  # a second round only for the chunks of dead workers
+        again: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for k, ok, value in _run_items(func, todo, jobs):
+            indices, pending = todo[k]
+            if not ok:
+                if not isinstance(value, WorkerDied):
+                    raise value  # the ground truth's error (or a bug): it stops the run
+                s = value.note
+                if not isinstance(s, int) or s not in pending:
+                    i = s[1] if isinstance(s, tuple) else indices[0]
+                    raise DataError(f"ground-truth image {setup.ref.names[i]}: the worker "
+                                    f"process decoding it died ({_cause(value)})")
+                fail(s, indices[0], _died(subs[s], value))
+                again.append((indices, pending))  # the others, without it (below)
+                continue
+            done_subs, failures = value
+            for s, (i, message) in failures.items():
+                fail(s, i, message)
+            for s, (total, chunk_rows) in done_subs.items():
+                if s in failed:
                     continue
-                sub, member = subs[s], members[j]
-                name = sub.display(member[0]) if member else f"{sub.path} ({ref.names[i]})"
-                try:
-                    data = None if member is None else reader.read(sub, member[0], member[1])
-                    if member is not None and member[2] is not None:
-                        row, delta = task.score_image(ref, i, gt, data, name, meta=member[2])
-                    else:
-                        row, delta = task.score_image(ref, i, gt, data, name)
-                except SegevalError as e:
-                    failures[s] = (i, str(e))
-                    continue
-                except Exception as e:  # one broken submission never stops the others
-                    failures[s] = (i, f"{name}: cannot be scored ({type(e).__name__}: {e})")
-                    continue
-                if s not in totals:
-                    totals[s] = task.empty_total(ref)
-                    rows[s] = np.zeros((len(indices), width), np.int64)
-                totals[s] += delta
-                rows[s][j] = row
-    done = {s: (totals[s], rows[s]) for s in totals if s not in failures}
-    return indices, done, failures
+                totals[s] = totals[s] + total  # exact: the order of chunks does not matter
+                if s not in rows:
+                    rows[s] = np.zeros((n, chunk_rows.shape[1]), np.uint32)
+                if chunk_rows.size and (chunk_rows.min() < 0 or chunk_rows.max() > _U32) \
+                        and rows[s].dtype != np.int64:
+                    rows[s] = rows[s].astype(np.int64)
+                rows[s][indices[0]:indices[-1] + 1] = chunk_rows
+            done += len(indices)
+            if progress:
+                progress(done, n)
+        todo = []
+        for indices, pending in again:
+            rest = tuple(t for t in pending if t not in failed)
+            if rest:
+                todo.append((indices, rest))
+            else:
+                done += len(indices)
+                if progress:
+                    progress(done, n)
+    out: dict[int, SubmissionOutcome] = {}
+    for s in order:
+        sub = subs[s]
+        if s in failed:
+            out[s] = SubmissionOutcome(sub.name, sub.path, "failed", failed[s][1])
+            continue
+        document = plans[s].finish(totals[s], []).to_dict()
+        out[s] = SubmissionOutcome(sub.name, sub.path, "ok", None, document,
+                                   rows.get(s, np.zeros((n, 0), np.uint32)))
+    return out
+
+
+def _score_whole_one(plans: dict[int, Any], names: dict[int, str], s: int
+                     ) -> tuple[bool, Any]:
+    """Run submission ``s``'s plan serially (in a worker): ``(True, document)`` or
+    ``(False, one-line error)``."""
+    from segeval.engine import run
+    from segeval.engine.pool import note
+
+    note(s)
+    try:
+        return True, run(plans[s], jobs=1).to_dict()
+    except SegevalError as e:
+        return False, str(e)
+    except Exception as e:  # one broken submission never stops the others
+        return False, _unexpected(names[s], e)
+
+
+def _score_whole(subs: Sequence[Submission], plans: dict[int, Any], *, jobs: int | None,
+                 progress: Progress | None) -> dict[int, SubmissionOutcome]:
+    """Every plan run whole, one submission per work item; the progress counts
+    submissions."""
+    from segeval.engine.pool import WorkerDied
+
+    order = sorted(plans)
+    names = {s: str(subs[s].path) for s in order}
+    func = functools.partial(_score_whole_one, plans, names)
+    out: dict[int, SubmissionOutcome] = {}
+    if progress:
+        progress(0, len(order))
+    for k, ok, value in _run_items(func, order, jobs):
+        s = order[k]
+        sub = subs[s]
+        if not ok:
+            if not isinstance(value, WorkerDied):
+                raise value
+            out[s] = SubmissionOutcome(sub.name, sub.path, "failed", _died(sub, value))
+        elif value[0]:
+            out[s] = SubmissionOutcome(sub.name, sub.path, "ok", None, value[1], None)
+        else:
+            out[s] = SubmissionOutcome(sub.name, sub.path, "failed", value[1])
+        if progress:
+            progress(k + 1, len(order))
+    return out
 
 
 def score_submissions(
-    task: Any,
-    ref: Any,
+    setup: Setup,
     subs: Sequence[Submission],
     *,
     jobs: int | None = None,
-    progress: Callable[[int], Any] | None = None,
-    on_start: Callable[[int], Any] | None = None,
+    progress: Progress | None = None,
 ) -> list[SubmissionOutcome]:
-    """Score ``subs`` (already listed) against ``ref``; one outcome per submission, in order.
+    """Score ``subs`` (already listed) with ``setup``; one outcome per submission, in order.
 
-    ``jobs`` worker processes (default all cores); ``on_start(n)`` gets the number of
-    ground-truth images to go through and ``progress(k)`` the images done.
+    ``jobs`` worker processes (default all cores; 1: in this process); ``progress(done,
+    total)`` counts ground-truth images (whole submissions for plans run whole).
     """
-    from segeval.engine.local import available_cores, map_items
-
-    if hasattr(task, "score_submission"):  # statistics that are not per-image sums
-        return _score_whole(task, ref, subs, jobs=jobs, progress=progress, on_start=on_start)
-    outcomes: list[SubmissionOutcome | None] = [None] * len(subs)
-    plan: _Plan = []
+    outcomes: dict[int, SubmissionOutcome] = {}
+    plans: dict[int, Any] = {}
     for s, sub in enumerate(subs):
         if sub.error is not None:
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", sub.error)
             continue
         try:
-            chosen = task.pair(ref, sub)
-        except SubmissionError as e:
+            plans[s] = plan_submission(setup, sub)
+        except SegevalError as e:
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", str(e))
-            continue
-        plan.append((s, [_planned(sub, m) for m in chosen]))
-    n = len(ref.names)
-    if plan and n:
-        workers = available_cores() if jobs is None else max(1, int(jobs))
-        size = max(1, math.ceil(n / (4 * workers)))
-        chunks = [list(range(a, min(a + size, n))) for a in range(0, n, size)]
-        items = [(c, [(s, members[c[0]:c[-1] + 1]) for s, members in plan]) for c in chunks]
-        slim = tuple(_Slim(sub.name, sub.path, sub.kind) for sub in subs)
-        width = task.row_width(ref)
-        totals = {s: task.empty_total(ref) for s, _ in plan}
-        rows = {s: np.zeros((n, width), np.uint32) for s, _ in plan}
-        failed: dict[int, tuple[int, str]] = {}
-        if hasattr(task, "prepare"):  # e.g. load compiled kernels before workers are forked
-            task.prepare(ref, len(plan))
-        if on_start:
-            on_start(n)
-        func = functools.partial(_score_chunk, task, ref, slim)
-        for indices, done, failures in map_items(func, items, jobs=workers):
-            for s, (i, message) in failures.items():
-                if s not in failed or i < failed[s][0]:
-                    failed[s] = (i, message)
-            for s, (total, chunk_rows) in done.items():
-                if s in failed:
-                    continue
-                totals[s] += total
-                if chunk_rows.size and (chunk_rows.min() < 0 or chunk_rows.max() > _U32) \
-                        and rows[s].dtype != np.int64:
-                    rows[s] = rows[s].astype(np.int64)
-                rows[s][indices[0]:indices[-1] + 1] = chunk_rows
-            if progress:
-                progress(len(indices))
-        for s, _ in plan:
-            sub = subs[s]
-            if s in failed:
-                outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", failed[s][1])
-            else:
-                document = task.result(ref, totals[s]).to_dict()
-                outcomes[s] = SubmissionOutcome(sub.name, sub.path, "ok", None, document,
-                                                rows[s])
-    for s, sub in enumerate(subs):
-        if outcomes[s] is None:  # nothing to score: no ground-truth images
+        except Exception as e:  # one broken submission never stops the others
             outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed",
+                                            _unexpected(str(sub.path), e))
+    if plans and not setup.ref.names:
+        for s in plans:
+            outcomes[s] = SubmissionOutcome(subs[s].name, subs[s].path, "failed",
                                             "no ground-truth images to score")
-    return [o for o in outcomes if o is not None]
-
-
-def _score_one_whole(task: Any, ref: Any, sub: Submission) -> SubmissionOutcome:
-    """One whole submission through ``task.score_submission`` (runs in a worker)."""
-    try:
-        result, rows = task.score_submission(ref, sub)
-        document = result.to_dict()
-    except SegevalError as e:
-        return SubmissionOutcome(sub.name, sub.path, "failed", str(e))
-    except Exception as e:  # one broken submission never stops the others
-        return SubmissionOutcome(sub.name, sub.path, "failed",
-                                 f"{sub.path}: cannot be scored ({type(e).__name__}: {e})")
-    return SubmissionOutcome(sub.name, sub.path, "ok", None, document, rows)
-
-
-def _score_whole(task: Any, ref: Any, subs: Sequence[Submission], *, jobs: int | None,
-                 progress: Callable[[int], Any] | None,
-                 on_start: Callable[[int], Any] | None) -> list[SubmissionOutcome]:
-    """Score submissions one whole submission per work item, ``jobs`` processes; the
-    progress counts submissions."""
-    from segeval.engine.local import map_items
-
-    todo = [sub for sub in subs if sub.error is None]
-    if on_start:
-        on_start(len(todo))
-    scored = iter(map_items(functools.partial(_score_one_whole, task, ref), todo, jobs=jobs,
-                            progress=progress))
-    return [SubmissionOutcome(sub.name, sub.path, "failed", sub.error) if sub.error is not None
-            else next(scored) for sub in subs]
+    elif plans:
+        first = plans[min(plans)]
+        per_image = first.load_gt is not None and first.score_with is not None
+        if setup.task.intervals and not per_image:
+            raise UsageError(f"the {setup.format} format cannot be ranked on a leaderboard of "
+                             f"the {setup.task.name} task: its plans have no per-image "
+                             f"statistics for the bootstrap (load_gt and score_with)")
+        if per_image and setup.task.intervals:
+            outcomes.update(_score_per_image(setup, subs, plans, jobs=jobs, progress=progress))
+        else:
+            outcomes.update(_score_whole(subs, plans, jobs=jobs, progress=progress))
+    return [outcomes[s] for s in range(len(subs))]
 
 
 # ---------------------------------------------------------------------- the leaderboard
@@ -309,28 +558,24 @@ def run_leaderboard(
     level: float = bootstrap.DEFAULT_LEVEL,
     seed: int = 0,
     exclude: Sequence[str | Path] = (),
-    progress: Callable[[int], Any] | None = None,
+    progress: Progress | None = None,
     on_start: Callable[[int], Any] | None = None,
     **options: Any,
 ) -> Leaderboard:
     """Evaluate every sub-folder and ``.zip`` of ``submissions`` against ``gt`` and rank them.
 
-    ``format``, and ``options`` (``split``, ``num_classes``, ``class_names``, ``ignore_index``,
-    ``absent``, ``missing``) are those of :func:`segeval.evaluate`. ``metric`` ranks (default:
-    the task's headline, mIoU); ``cache`` is a SQLite file of earlier results (``None``: no
-    cache); ``max_bytes`` limits an archive's uncompressed size; ``resamples``, ``level`` and
-    ``seed`` set the bootstrap; ``exclude`` lists folders of ``submissions`` that are not
-    submissions (the report folder, when it lies there). Raises
-    :class:`~segeval.errors.SegevalError` only for the ground truth or the options; a bad
-    submission is a failed entry.
+    ``format``, ``task`` and ``options`` (``split``, ``num_classes``, ``class_names``,
+    ``ignore_index``, ``absent``, ``missing``, ...) are those of :func:`segeval.evaluate`, and
+    every submission is scored as ``segeval score`` scores a prediction folder. ``metric``
+    ranks (default: the task's headline, mIoU); ``cache`` is a SQLite file of earlier results
+    (``None``: no cache); ``max_bytes`` limits an archive's uncompressed size; ``resamples``,
+    ``level`` and ``seed`` set the bootstrap; ``exclude`` lists folders of ``submissions`` that
+    are not submissions (the report folder, when it lies there); ``jobs`` worker processes
+    (default all cores; 1: in this process); ``progress(done, total)`` counts ground-truth
+    images (whole submissions for COCO AP), ``on_start(total)`` is called before the work.
+    Raises :class:`~segeval.errors.SegevalError` only for the ground truth or the options; a
+    bad submission is a failed entry.
     """
-    from segeval.leaderboard.tasks import get_task
-
-    the_task = get_task(task, format)
-    metric = metric or the_task.default_metric
-    if metric not in the_task.metrics:
-        raise UsageError(f"--metric {metric}: not a metric of the {the_task.name} task "
-                         f"(known: {', '.join(the_task.metrics)})")
     if not 0 < level < 1:
         raise UsageError(f"--level must be between 0 and 1, not {level}")
     if resamples < 1:
@@ -338,7 +583,9 @@ def run_leaderboard(
     folder = Path(submissions)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such submissions folder")
-    ref = the_task.load_reference(Path(gt), format, options)
+    setup = prepare(gt, format, task=task, metric=metric, **options)
+    the_task = setup.task
+    metric = metric or the_task.default_metric
     skip = {Path(p).resolve() for p in exclude}
     paths = [p for p in discover(folder) if p.resolve() not in skip]
     if not paths:
@@ -351,6 +598,12 @@ def run_leaderboard(
                                  sub.kind, error=f"{sub.path}: same name as {seen[sub.name]}")
         seen.setdefault(sub.name, sub.path)
 
+    def report(done: int, total: int) -> None:
+        if done == 0 and on_start is not None:
+            on_start(total)
+        if progress is not None:
+            progress(done, total)
+
     outcomes: dict[str, SubmissionOutcome] = {}
     keys: dict[str, str] = {}
     todo: list[Submission] = []
@@ -359,7 +612,7 @@ def run_leaderboard(
             if sub.error is not None:
                 outcomes[sub.name] = SubmissionOutcome(sub.name, sub.path, "failed", sub.error)
                 continue
-            keys[sub.name] = cache_key(the_task.name, ref.digest, sub.digest)
+            keys[sub.name] = cache_key(the_task.name, setup.digest, sub.digest)
             hit = store.get(keys[sub.name])
             if hit is None:
                 todo.append(sub)
@@ -369,14 +622,13 @@ def run_leaderboard(
         if todo:
             log.info("scoring %d of %d submissions (%d from the cache)", len(todo), len(subs),
                      len(subs) - len(todo) - sum(s.error is not None for s in subs))
-        for outcome in score_submissions(the_task, ref, todo, jobs=jobs, progress=progress,
-                                         on_start=on_start):
+        for outcome in score_submissions(setup, todo, jobs=jobs, progress=report):
             outcomes[outcome.name] = outcome
             store.put(keys[outcome.name], outcome.name,
                       CachedOutcome(outcome.status, outcome.error, outcome.document,
                                     outcome.rows))
     ordered = [outcomes[s.name] for s in subs]
-    return _rank(the_task, ref, format, metric, ordered, level, resamples, seed,
+    return _rank(the_task, setup.ref, format, metric, ordered, level, resamples, seed,
                  evaluated=[s.name for s in todo])
 
 
@@ -388,7 +640,7 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     order = sorted(range(len(ok)), key=lambda k: (ranks[k] is None, ranks[k] or 0, ok[k].name))
     ok = [ok[k] for k in order]
     ranks = [ranks[k] for k in order]
-    intervals = getattr(task, "intervals", True)
+    intervals = task.intervals
     if intervals:
         statistic = functools.partial(task.replicates, ref, metric=metric)
         reps = bootstrap.replicate_matrix([o.rows for o in ok], statistic,  # type: ignore[misc]
@@ -399,7 +651,7 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
             low, high = bootstrap.percentile_interval(reps[:, k], level)
             above = bootstrap.beats_fraction(reps[:, k], reps[:, k - 1]) if k and r else None
             ci = {"metric": metric, "low": low, "high": high, "level": level,
-                  "resamples": resamples, "method": "percentile bootstrap over images"}
+                  "resamples": resamples, "method": task.interval_method}
         else:  # a task without intervals says why instead of making one up
             above = None
             ci = {"metric": metric, "low": None, "high": None, "level": level,
@@ -413,8 +665,11 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     for o in sorted((o for o in ordered if o.status != "ok"), key=lambda o: o.name):
         entries.append({"submission": o.name, "status": "failed", "error": o.error,
                         "rank": None, "metrics": None, "ci": None, "beats_above": None})
-    winners = per_class_winners(ok, task.per_class_metric, ref.class_names,
-                                getattr(task, "class_has_gt", None))
+    class_names = task.class_names(ref)
+    if not class_names and ok:  # the reference does not list them: the documents do
+        class_names = tuple(str(row.get("name", row.get("id", c))) for c, row in
+                            enumerate(ok[0].document["per_class"]))  # type: ignore[index]
+    winners = per_class_winners(ok, task.per_class_metric, class_names, task.class_has_gt)
     return Leaderboard(task.name, fmt, metric, level, resamples, seed, len(ref.names),
-                       tuple(ref.class_names), entries, {o.name: o for o in ordered}, winners,
+                       tuple(class_names), entries, {o.name: o for o in ordered}, winners,
                        evaluated)

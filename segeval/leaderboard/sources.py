@@ -2,12 +2,13 @@
 
 A submission is named after its folder, or its zip file without ``.zip``. Its *members* are
 the regular files in it, by their path relative to the submission root with ``/`` separators.
-When every member lies in one top-level folder (``team.zip`` holding ``team/*.png``) and no
-member at the top level pairs with the ground truth, the task may use that folder as the root
-(see :func:`strip_common_folder`).
+A :class:`Submission` is a :class:`~segeval.formats.base.Tree`: the format adapter plans it as
+``segeval score`` plans a prediction folder. When every member lies in one top-level folder
+(``team.zip`` holding ``team/*.png``) and nothing at the top level pairs with the ground truth,
+the leaderboard plans that folder instead (:func:`strip_common_folder`, :class:`PrefixView`).
 
-Zip archives are never extracted: members are read into memory by name, and an archive is
-refused as a whole, before anything is scored, when
+Zip archives are never extracted: members are read into memory by name (through an archive
+kept open per process), and an archive is refused as a whole, before anything is scored, when
 
 * it is not a readable zip archive (``corrupt archive``),
 * a member's path is absolute, has a drive letter, or has a ``..`` component (``unsafe path``),
@@ -24,12 +25,16 @@ bytes, or for a folder of every member's path and bytes in sorted order; it keys
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import os
 import re
 import stat
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from segeval.errors import DataError, FileFormatError
 
@@ -46,11 +51,14 @@ class SubmissionError(DataError):
 
 @dataclass(frozen=True)
 class Submission:
-    """One submission: where it is and what is in it.
+    """One submission: where it is and what is in it; a read-only
+    :class:`~segeval.formats.base.Tree` of its members, so that a format adapter plans it the
+    way ``segeval score`` plans a prediction folder.
 
     ``members`` maps each member's relative path (``/`` separators) to its uncompressed size in
     bytes. ``digest`` is the hex SHA-256 content hash. ``error`` is set (and ``members`` empty)
-    when the submission was refused while listing.
+    when the submission was refused while listing. A submission pickles small (without its
+    member list, which a copy lists again if asked): it travels with every work item.
     """
 
     name: str
@@ -60,12 +68,100 @@ class Submission:
     digest: str = ""
     error: str | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unpickle, (self.name, self.path, self.kind, self.digest, self.error)
+
+    def __hash__(self) -> int:  # a File of it may be a dict key
+        return hash((self.path, self.digest))
+
+    @property
+    def root(self) -> Path:
+        """The submission's folder, zip file or bare file."""
+        return self.path
+
+    def files(self) -> dict[str, int]:
+        """``{member: size}`` (:class:`~segeval.formats.base.Tree`)."""
+        if getattr(self, "_unlisted", False):
+            _relist(self)
+        return self.members
+
+    def read(self, member: str) -> bytes:
+        """The bytes of ``member``; a zip member is read into memory through this process's
+        cached archive, at most its declared size (more, or a CRC error, is a
+        :class:`SubmissionError`)."""
+        if self.kind in ("folder", "file"):
+            path = self.path / member if self.kind == "folder" else self.path
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError as e:
+                raise FileFormatError(
+                    f"{self.display(member)}: cannot be read ({e.strerror or e})") from None
+        return _read_zip_member(self, member)
+
     def display(self, member: str) -> str:
         """How messages refer to a member: ``team.zip:a/b.png`` or ``subs/team/a/b.png``
         (a bare file: its path)."""
         if self.kind == "file":
             return str(self.path)
         return f"{self.path}:{member}" if self.kind == "zip" else str(self.path / member)
+
+
+def _unpickle(name: str, path: Path, kind: str, digest: str, error: str | None) -> Submission:
+    """A submission copied into another process: its members are listed again when asked for
+    (no checks: they were made where it was opened)."""
+    sub = Submission(name, path, kind, {}, digest, error)
+    object.__setattr__(sub, "_unlisted", error is None)
+    return sub
+
+
+def _relist(sub: Submission) -> None:
+    """Fill a copied submission's member list (see :func:`_unpickle`)."""
+    object.__setattr__(sub, "_unlisted", False)
+    try:
+        if sub.kind == "zip":
+            with _zips_lock:
+                zf = _zip_file(sub.path)
+                sub.members.update((i.filename, i.file_size) for i in zf.infolist()
+                                   if not i.is_dir())
+        elif sub.kind == "file":
+            sub.members[sub.path.name] = sub.path.stat().st_size
+        else:
+            sub.members.update((p.relative_to(sub.path).as_posix(), p.stat().st_size)
+                               for p in sorted(sub.path.rglob("*")) if p.is_file())
+    except (OSError, zipfile.BadZipFile):
+        pass  # reading a member then says what is wrong
+
+
+class PrefixView:
+    """The members of a tree below one folder (``prefix``, ending in ``/``), as a tree: what
+    a submission holding everything in one top-level folder is planned on (see
+    :func:`strip_common_folder`)."""
+
+    def __init__(self, tree: Any, prefix: str) -> None:
+        self.tree = tree
+        self.prefix = prefix
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return PrefixView, (self.tree, self.prefix)
+
+    def __repr__(self) -> str:
+        return f"PrefixView({self.tree!r}, {self.prefix!r})"
+
+    @property
+    def root(self) -> Path:
+        return Path(self.tree.root) / self.prefix.rstrip("/")
+
+    def files(self) -> dict[str, int]:
+        n = len(self.prefix)
+        return {m[n:]: size for m, size in self.tree.files().items()
+                if m.startswith(self.prefix)}
+
+    def read(self, member: str) -> bytes:
+        return self.tree.read(self.prefix + member)
+
+    def display(self, member: str) -> str:
+        return self.tree.display(self.prefix + member)
 
 
 def discover(folder: Path) -> list[Path]:
@@ -186,68 +282,53 @@ def strip_common_folder(members: list[str]) -> str:
     return ""
 
 
-def one_json(sub: Submission, members: list[str], kind: str, hint: str) -> tuple[str, str]:
-    """``(member, prefix)`` of the one ``.json`` at the top of a submission, or at the top of
-    its one top-level folder (``prefix``); a :class:`SubmissionError` naming ``kind`` for none
-    or several (``hint`` says what is expected)."""
-
-    def jsons(prefix: str) -> list[str]:
-        return sorted(m for m in members if m.startswith(prefix) and m.lower().endswith(".json")
-                      and "/" not in m[len(prefix):] and not m[len(prefix):].startswith("."))
-
-    prefix = ""
-    found = jsons(prefix)
-    if not found:
-        prefix = strip_common_folder(members)
-        found = jsons(prefix) if prefix else []
-    if not found:
-        raise SubmissionError(f"{sub.path}: no {kind} ({hint}) at the top of the submission")
-    if len(found) > 1:
-        raise SubmissionError(f"{sub.path}: {len(found)} .json files ({', '.join(found[:3])})"
-                              f": a submission holds one {kind}")
-    return found[0], prefix
+#: Archives kept open per process (least recently used closed first).
+_OPEN_ZIPS = 32
+_zips: collections.OrderedDict[Path, zipfile.ZipFile] = collections.OrderedDict()
+_zips_pid = os.getpid()
+_zips_lock = threading.Lock()
 
 
-class MemberReader:
-    """Reads members of submissions, keeping each archive open while in use.
+def _zip_file(path: Path) -> zipfile.ZipFile:
+    """This process's open :class:`zipfile.ZipFile` of ``path`` (an archive inherited from a
+    parent process is never used: the two would share one file offset)."""
+    global _zips_pid
+    if _zips_pid != os.getpid():
+        _zips.clear()  # the parent's: leave them to it
+        _zips_pid = os.getpid()
+    zf = _zips.get(path)
+    if zf is None:
+        zf = _zips[path] = zipfile.ZipFile(path)
+        while len(_zips) > _OPEN_ZIPS:
+            _zips.popitem(last=False)[1].close()
+    else:
+        _zips.move_to_end(path)
+    return zf
 
-    ``read(sub, member)`` returns the member's bytes; for zips at most the declared size is
-    accepted (more, or a CRC error, is a :class:`SubmissionError`). Use as a context manager.
-    """
 
-    def __init__(self) -> None:
-        self._zips: dict[Path, zipfile.ZipFile] = {}
-
-    def read(self, sub: Submission, member: str, declared: int | None = None) -> bytes:
-        """The bytes of ``member``; ``declared`` is its listed size (default: from ``sub``)."""
-        if sub.kind in ("folder", "file"):
-            try:
-                return (sub.path / member if sub.kind == "folder" else sub.path).read_bytes()
-            except OSError as e:
-                raise FileFormatError(
-                    f"{sub.display(member)}: cannot be read ({e.strerror or e})") from None
-        zf = self._zips.get(sub.path)
-        try:
-            if zf is None:
-                zf = self._zips[sub.path] = zipfile.ZipFile(sub.path)
+def _read_zip_member(sub: Submission, member: str) -> bytes:
+    """A zip member's bytes, at most its declared size (:class:`SubmissionError` beyond, or
+    for a CRC error or any other damage)."""
+    try:
+        with _zips_lock:
+            zf = _zip_file(sub.path)
+            declared = sub.members.get(member)
             if declared is None:
-                declared = sub.members[member]
+                declared = zf.getinfo(member).file_size
             with zf.open(member) as f:
                 data = f.read(declared + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, KeyError) as e:
-            raise SubmissionError(f"{sub.display(member)}: corrupt archive member ({e})") from None
-        if len(data) > declared:
-            raise SubmissionError(
-                f"{sub.display(member)}: inflates beyond its declared size of {declared} bytes")
-        return data
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, KeyError) as e:
+        raise SubmissionError(f"{sub.display(member)}: corrupt archive member ({e})") from None
+    if len(data) > declared:
+        raise SubmissionError(
+            f"{sub.display(member)}: inflates beyond its declared size of {declared} bytes")
+    return data
 
-    def close(self) -> None:
-        for zf in self._zips.values():
-            zf.close()
-        self._zips.clear()
 
-    def __enter__(self) -> MemberReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def close_archives() -> None:
+    """Close the archives this process keeps open."""
+    with _zips_lock:
+        if _zips_pid == os.getpid():
+            for zf in _zips.values():
+                zf.close()
+        _zips.clear()

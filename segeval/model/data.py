@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from segeval.errors import DataError, FileFormatError, MissingFileError, UsageError
-from segeval.formats import png_files
+from segeval.formats.base import Folder, png_files
 from segeval.formats.png import read_label_png
 
 log = logging.getLogger("segeval")
@@ -42,6 +42,12 @@ log = logging.getLogger("segeval")
 CLASS_NAMES = ("background", "disc", "box", "triangle", "ring")
 IGNORE_INDEX = 255
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def files_by_key(folder: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str, Path]:
+    """The files below ``folder`` with one of ``suffixes``, by their path without it."""
+    tree = Folder(folder)
+    return {k: tree.path(f.member) for k, f in png_files(tree, suffixes).items()}
 
 
 def voc_palette() -> np.ndarray:
@@ -211,7 +217,7 @@ class Split:
 
 def image_files(folder: Path) -> dict[str, Path]:
     """Image files below ``folder`` keyed by relative path without suffix."""
-    return png_files(Path(folder), IMAGE_SUFFIXES)
+    return files_by_key(Path(folder), IMAGE_SUFFIXES)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -229,35 +235,34 @@ def read_image(path: Path) -> np.ndarray:
 
 def has_split(root: str | Path, split: str) -> bool:
     """Whether ``root`` holds ``split`` in one of the layouts :func:`find_split` reads."""
-    from segeval.formats.voc import _voc_root
+    from segeval.formats.voc import voc_root
 
     root = Path(root)
     if (root / split / "labels").is_dir():
         return True
     if not root.is_dir() or (root / "train").is_dir():
         return False
-    voc = _voc_root(root)
+    voc = voc_root(root)
     return voc is not None and (voc / "ImageSets" / "Segmentation" / f"{split}.txt").is_file()
 
 
 def find_split(root: Path, split: str) -> list[tuple[str, Path, Path]]:
     """``(stem, image file, label file)`` of a split, for either layout (module docstring)."""
-    from segeval.formats import png_files
-    from segeval.formats.voc import _read_list, _voc_root
+    from segeval.formats.voc import read_list, voc_root
 
     root = Path(root)
     if (root / split / "labels").is_dir():
-        labels = png_files(root / split / "labels")
+        labels = files_by_key(root / split / "labels")
         images = image_files(root / split / "images") if (root / split / "images").is_dir() \
             else {}
         found = [(k, images.get(k), p) for k, p in labels.items()]
-    elif root.is_dir() and (voc := _voc_root(root)) is not None:
+    elif root.is_dir() and (voc := voc_root(root)) is not None:
         list_file = voc / "ImageSets" / "Segmentation" / f"{split}.txt"
         if not list_file.is_file():
             raise MissingFileError(f"{list_file}: image list for split {split!r} not found")
         images = image_files(voc / "JPEGImages")
         found = [(i, images.get(i), voc / "SegmentationClass" / f"{i}.png")
-                 for i in _read_list(list_file)]
+                 for i in read_list(list_file)]
     else:
         raise MissingFileError(f"{root}: no {split}/labels folder and not a Pascal VOC root "
                                f"(make one with 'segeval model make-data {root}')")
@@ -308,7 +313,7 @@ def read_class_names(root: str | Path, labels: np.ndarray | None = None,
     root = Path(root)
     if (root / "classes.json").is_file():
         return folder.read_class_names(root / "classes.json")
-    if root.is_dir() and not (root / "train").is_dir() and voc._voc_root(root) is not None:
+    if root.is_dir() and not (root / "train").is_dir() and voc.voc_root(root) is not None:
         return voc.CLASS_NAMES
     if labels is None:
         raise DataError(f"{root}: no classes.json; cannot tell the number of classes")

@@ -16,7 +16,7 @@ from typing import Any
 from segeval.core.confusion import SemanticResult
 
 
-def _fmt(x: float | None, digits: int = 4) -> str:
+def cell(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
@@ -42,8 +42,8 @@ def semantic_table(result: SemanticResult) -> str:
     """Per-class IoU, accuracy and Dice, then the headline numbers, as aligned text."""
     rows = [("id", "class", "IoU", "Acc", "Dice", "GT pixels")]
     for r in result.per_class():
-        rows.append((str(r["id"]), r["name"], _fmt(r["iou"]), _fmt(r["accuracy"]),
-                     _fmt(r["dice"]), str(r["gt_pixels"])))
+        rows.append((str(r["id"]), r["name"], cell(r["iou"]), cell(r["accuracy"]),
+                     cell(r["dice"]), str(r["gt_pixels"])))
     lines = aligned(rows)
     m = result.metrics_dict()
     n = m["classes_averaged"]
@@ -51,13 +51,13 @@ def semantic_table(result: SemanticResult) -> str:
         "",
         f"images               {result.num_images}",
         f"valid pixels         {m['valid_pixels']}",
-        f"pixel accuracy       {_fmt(m['pixel_accuracy'])}",
-        f"mean pixel accuracy  {_fmt(m['mean_pixel_accuracy'])}  "
+        f"pixel accuracy       {cell(m['pixel_accuracy'])}",
+        f"mean pixel accuracy  {cell(m['mean_pixel_accuracy'])}  "
         f"({n['mean_pixel_accuracy']} classes)",
-        f"mIoU                 {_fmt(m['miou'])}  ({n['miou']} of {m['num_classes']} classes, "
+        f"mIoU                 {cell(m['miou'])}  ({n['miou']} of {m['num_classes']} classes, "
         f"absent={m['absent']})",
-        f"FWIoU                {_fmt(m['fwiou'])}",
-        f"mean Dice            {_fmt(m['mean_dice'])}  ({n['mean_dice']} classes)",
+        f"FWIoU                {cell(m['fwiou'])}",
+        f"mean Dice            {cell(m['mean_dice'])}  ({n['mean_dice']} classes)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -66,24 +66,24 @@ def cityscapes_table(result: Any) -> str:
     """Cityscapes: per-class IoU and iIoU, per-category IoU and iIoU, then the means."""
     rows = [("id", "class", "label id", "IoU", "iIoU", "Acc", "GT pixels")]
     for r in result.per_class():
-        rows.append((str(r["id"]), r["name"], str(r["label_id"]), _fmt(r["iou"]),
-                     _fmt(r["iiou"]), _fmt(r["accuracy"]), str(r["gt_pixels"])))
+        rows.append((str(r["id"]), r["name"], str(r["label_id"]), cell(r["iou"]),
+                     cell(r["iiou"]), cell(r["accuracy"]), str(r["gt_pixels"])))
     lines = aligned(rows, left=3)
     cats = [("category", "IoU", "iIoU")]
-    cats += [(c["name"], _fmt(c["iou"]), _fmt(c["iiou"])) for c in result.per_category()]
+    cats += [(c["name"], cell(c["iou"]), cell(c["iiou"])) for c in result.per_category()]
     m = result.metrics_dict()
     n = m["classes_averaged"]
     iiou_note = f"({n['iiou']} classes)" if m["instances_evaluated"] else "(not evaluated)"
     lines += ["", *aligned(cats, left=1), "",
               f"images               {result.num_images}  (predictions as {m['pred_ids']} ids)",
               f"valid pixels         {m['valid_pixels']}",
-              f"pixel accuracy       {_fmt(m['pixel_accuracy'])}",
-              f"mIoU                 {_fmt(m['miou'])}  ({n['miou']} of {m['num_classes']} "
+              f"pixel accuracy       {cell(m['pixel_accuracy'])}",
+              f"mIoU                 {cell(m['miou'])}  ({n['miou']} of {m['num_classes']} "
               f"classes)",
-              f"iIoU                 {_fmt(m['iiou'])}  {iiou_note}",
-              f"category mIoU        {_fmt(m['category_miou'])}  ({n['category_miou']} "
+              f"iIoU                 {cell(m['iiou'])}  {iiou_note}",
+              f"category mIoU        {cell(m['category_miou'])}  ({n['category_miou']} "
               f"categories)",
-              f"category iIoU        {_fmt(m['category_iiou'])}  ({n['category_iiou']} "
+              f"category iIoU        {cell(m['category_iiou'])}  ({n['category_iiou']} "
               f"categories)"]
     return "\n".join(lines) + "\n"
 
@@ -98,7 +98,7 @@ def panoptic_table(result: Any) -> str:
             hidden += 1
             continue
         rows.append((str(r["id"]), r["name"], "thing" if r["isthing"] else "stuff",
-                     _fmt(r["pq"]), _fmt(r["sq"]), _fmt(r["rq"]), str(r["tp"]), str(r["fp"]),
+                     cell(r["pq"]), cell(r["sq"]), cell(r["rq"]), str(r["tp"]), str(r["fp"]),
                      str(r["fn"])))
     lines = aligned(rows, left=3) if len(rows) > 1 else []
     if hidden:
@@ -106,7 +106,7 @@ def panoptic_table(result: Any) -> str:
     summary = [("", "PQ", "SQ", "RQ", "N")]
     for name, key in (("All", ""), ("Things", "_things"), ("Stuff", "_stuff")):
         m = result.metrics_dict()
-        summary.append((name, _fmt(m[f"pq{key}"]), _fmt(m[f"sq{key}"]), _fmt(m[f"rq{key}"]),
+        summary.append((name, cell(m[f"pq{key}"]), cell(m[f"sq{key}"]), cell(m[f"rq{key}"]),
                         str(m[f"n{key}"])))
     lines += ["", *aligned(summary, left=1), "", f"images  {result.num_images}"]
     return "\n".join(lines) + "\n"
@@ -118,8 +118,8 @@ def instance_table(result: Any) -> str:
     rows = [("id", "category", "AP", "AP50", "AP75", "AR100", "GT", "dets")]
     shown = [r for r in result.per_class() if r["num_gt"] or r["num_dt"]]
     for r in shown:
-        rows.append((str(r["id"]), r["name"], _fmt(r["AP"]), _fmt(r["AP50"]), _fmt(r["AP75"]),
-                     _fmt(r["AR100"]), str(r["num_gt"]), str(r["num_dt"])))
+        rows.append((str(r["id"]), r["name"], cell(r["AP"]), cell(r["AP50"]), cell(r["AP75"]),
+                     cell(r["AR100"]), str(r["num_gt"]), str(r["num_dt"])))
     lines = aligned(rows)
     hidden = len(result.categories) - len(shown)
     if hidden:
@@ -132,10 +132,10 @@ def instance_table(result: Any) -> str:
         "",
         f"images {result.num_images}   ground truth {result.num_gt} (non-crowd)   "
         f"detections {result.num_dt}   backend {result.backend}",
-        f"AP     {_fmt(m['AP'])}   AP50  {_fmt(m['AP50'])}   AP75   {_fmt(m['AP75'])}",
-        f"APs    {_fmt(m['APs'])}   APm   {_fmt(m['APm'])}   APl    {_fmt(m['APl'])}",
-        f"AR1    {_fmt(m['AR1'])}   AR10  {_fmt(m['AR10'])}   AR100  {_fmt(m['AR100'])}",
-        f"ARs    {_fmt(m['ARs'])}   ARm   {_fmt(m['ARm'])}   ARl    {_fmt(m['ARl'])}",
+        f"AP     {cell(m['AP'])}   AP50  {cell(m['AP50'])}   AP75   {cell(m['AP75'])}",
+        f"APs    {cell(m['APs'])}   APm   {cell(m['APm'])}   APl    {cell(m['APl'])}",
+        f"AR1    {cell(m['AR1'])}   AR10  {cell(m['AR10'])}   AR100  {cell(m['AR100'])}",
+        f"ARs    {cell(m['ARs'])}   ARm   {cell(m['ARm'])}   ARl    {cell(m['ARl'])}",
         f"detection sizes from {area}",
     ]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from segeval.core.kernels.cityscapes import count_cityscapes
+from segeval.errors import LabelError, SizeMismatchError
+from segeval.formats import cityscapes as cs
 from segeval.formats.cityscapes.stats import (
     CATEGORY_OF,
     PRED_LUTS,
@@ -16,9 +19,6 @@ from segeval.formats.cityscapes.stats import (
     image_stats,
     official_result,
 )
-from segeval.core.kernels.cityscapes import count_cityscapes
-from segeval.errors import LabelError, SizeMismatchError
-from segeval.formats import cityscapes as cs
 from tests.cityscapes_data import official_module, scene
 
 

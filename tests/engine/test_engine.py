@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from segeval import confusion_matrix, evaluate
-from segeval.engine import reduce_items
-from segeval.errors import FileFormatError
+from segeval import ConfusionMatrix, confusion_matrix, evaluate
+from segeval.engine import run
+from segeval.errors import DataError, FileFormatError
+from segeval.formats.base import Plan
 from tests.conftest import random_labels, write_png
 
 
@@ -23,27 +26,55 @@ def _count(c: int, item: tuple[int, int]):
     return cm, {"item": seed, "pixels": cm.total}
 
 
+def _finish(stats, rows):
+    return stats, rows
+
+
 ITEMS = [(seed, 5 + seed % 7) for seed in range(23)]
 
 
-@pytest.mark.parametrize(("jobs", "chunk_size"), [(1, None), (1, 5), (2, None), (2, 1), (3, 4)])
-def test_local_engine_is_exact_and_ordered_whatever_the_split(jobs, chunk_size) -> None:
+def _plan(items=ITEMS) -> Plan:
+    return Plan(format="test", task="semantic", items=items, score=functools.partial(_count, 6),
+                zero=ConfusionMatrix(6), finish=_finish)
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_local_engine_is_exact_and_ordered_whatever_the_split(jobs) -> None:
     func = functools.partial(_count, 6)
     expected = [func(item) for item in ITEMS]
     total = expected[0][0]
     for cm, _ in expected[1:]:
         total = total + cm
-    done: list[int] = []
-    stats, rows = reduce_items(func, ITEMS, jobs=jobs, chunk_size=chunk_size,
-                               progress=done.append)
+    done: list[tuple[int, int]] = []
+    stats, rows = run(_plan(), jobs=jobs, progress=lambda d, t: done.append((d, t)))
     assert stats == total
     assert rows == [row for _, row in expected]
-    assert sum(done) == len(ITEMS)
+    assert done[0] == (0, len(ITEMS)) and done[-1] == (len(ITEMS), len(ITEMS))
 
 
-def test_no_items_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least one item"):
-        reduce_items(functools.partial(_count, 3), [])
+def test_no_items_finish_the_zero() -> None:
+    stats, rows = run(_plan([]))
+    assert stats == ConfusionMatrix(6) and rows == []
+
+
+def _die_on(seed: int, item: tuple[int, int]):
+    if item[0] == seed:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _count(6, item)
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_a_dead_worker_is_the_error_of_its_item_not_a_hang(jobs) -> None:
+    plan = _plan()
+    plan.score = functools.partial(_die_on, 7)
+    plan.name_of = lambda item: f"item-{item[0]}.png"
+    signal.alarm(30)  # a hang fails the test instead of the suite
+    try:
+        with pytest.raises(DataError, match=r"^item-7\.png: the worker process scoring it died "
+                                            r"\(killed by signal 9, SIGKILL\)"):
+            run(plan, jobs=jobs)
+    finally:
+        signal.alarm(0)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +86,11 @@ def dask_cluster():
 
 
 def test_dask_engine_equals_the_local_engine(dask_cluster: str) -> None:
-    func = functools.partial(_count, 6)
-    local = reduce_items(func, ITEMS, jobs=1)
-    for chunk_size in (None, 1, 4):
-        done: list[int] = []
-        remote = reduce_items(func, ITEMS, scheduler=dask_cluster, chunk_size=chunk_size,
-                              progress=done.append)
-        assert remote[0] == local[0] and remote[1] == local[1]
-        assert sum(done) == len(ITEMS)
+    local = run(_plan(), jobs=1)
+    done: list[int] = []
+    remote = run(_plan(), scheduler=dask_cluster, progress=lambda d, t: done.append(d))
+    assert remote[0] == local[0] and remote[1] == local[1]
+    assert done[-1] == len(ITEMS)
 
 
 def _dataset(tmp_path: Path, n: int = 9) -> tuple[Path, Path]:
@@ -91,7 +119,7 @@ def test_a_bad_file_on_dask_is_reported_by_name(tmp_path: Path, dask_cluster: st
         evaluate(pred, gt, "folder", num_classes=5, scheduler=dask_cluster)
     with pytest.raises(FileFormatError, match=r"pred/im4\.png: corrupt PNG"):
         evaluate(pred, gt, "folder", num_classes=5, scheduler=dask_cluster,
-                 progress=lambda k: None)
+                 progress=lambda done, total: None)
 
 
 def test_cli_scheduler_dask_local(tmp_path: Path) -> None:

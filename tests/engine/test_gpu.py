@@ -18,10 +18,10 @@ from click.testing import CliRunner
 
 from segeval import confusion_matrix, evaluate
 from segeval.cli import cli
-from segeval.engine.cuda import score_pairs_batched
+from segeval.engine.cuda import batched
 from segeval.errors import LabelError, SizeMismatchError, UsageError
-from segeval.formats import Pair
-from segeval.formats.semantic import _Task
+from segeval.formats import folder
+from segeval.formats.base import Folder, Options
 from tests.conftest import random_labels, write_png
 
 C = 5
@@ -43,12 +43,10 @@ def files(tmp_path: Path) -> tuple[Path, Path, list[tuple[np.ndarray, np.ndarray
     return tmp_path / "pred", tmp_path / "gt", pairs
 
 
-def _pairs(pred: Path, gt: Path) -> list[Pair]:
-    return [Pair(p.stem, p, pred / p.name) for p in sorted(gt.glob("*.png"))]
-
-
-def _task(per_image: bool = False) -> _Task:
-    return _Task(C, 255, tuple(map(str, range(C))), "nan", per_image)
+def _plan(pred: Path, gt: Path, per_image: bool = False, missing: str = "error") -> object:
+    """The folder format's plan of the pairs (what ``segeval score`` runs)."""
+    options = Options(num_classes=C, per_image=per_image, missing=missing)  # type: ignore[arg-type]
+    return folder.plan(Folder(pred), folder.reference(gt, options), options)
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
@@ -58,8 +56,8 @@ def test_batched_equals_one_big_matrix(files, batch: int, jobs: int) -> None:
     expected = confusion_matrix(np.concatenate([p.ravel() for p, _ in arrays]),
                                 np.concatenate([g.ravel() for _, g in arrays]), C)
     seen = []
-    results = list(score_pairs_batched(_task(), _pairs(pred, gt), device="cpu", jobs=jobs,
-                                       batch=batch, progress=seen.append))
+    results = list(batched(_plan(pred, gt), device="cpu", jobs=jobs, batch=batch,
+                           progress=seen.append))
     total = results[0][0]
     for cm, row in results[1:]:
         total += cm
@@ -71,8 +69,8 @@ def test_batched_equals_one_big_matrix(files, batch: int, jobs: int) -> None:
 def test_per_image_rows_and_missing_prediction(files) -> None:
     pred, gt, arrays = files
     (pred / "im04.png").unlink()
-    pairs = [Pair(p.name, p.gt, None if p.name == "im04" else p.pred) for p in _pairs(pred, gt)]
-    results = list(score_pairs_batched(_task(per_image=True), pairs, device="cpu", jobs=1))
+    plan = _plan(pred, gt, per_image=True, missing="zero")
+    results = list(batched(plan, device="cpu", jobs=1))
     assert [row["image"] for _, row in results] == [f"im{i:02d}" for i in range(11)]
     for i, (cm, row) in enumerate(results):
         p, g = arrays[i]
@@ -89,14 +87,14 @@ def test_bad_label_in_a_batch_names_its_file(files) -> None:
     bad[0, 0] = 9
     write_png(pred / "im06.png", bad)
     with pytest.raises(LabelError, match=r"im06\.png: predicted label 9 is not a class"):
-        list(score_pairs_batched(_task(), _pairs(pred, gt), device="cpu", jobs=1, batch=8))
+        list(batched(_plan(pred, gt), device="cpu", jobs=1, batch=8))
 
 
 def test_size_mismatch_names_its_file(files) -> None:
     pred, gt, _ = files
     write_png(pred / "im01.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(SizeMismatchError, match=r"im01\.png: shape \(4, 4\)"):
-        list(score_pairs_batched(_task(), _pairs(pred, gt), device="cpu", jobs=1))
+        list(batched(_plan(pred, gt), device="cpu", jobs=1))
 
 
 def test_evaluate_cpu_and_auto_devices_equal_the_default(files) -> None:
@@ -109,8 +107,8 @@ def test_evaluate_cpu_and_auto_devices_equal_the_default(files) -> None:
 
 def test_device_cuda_does_not_combine_with_a_cluster(files) -> None:
     pred, gt, _ = files
-    with pytest.raises(UsageError, match="--device cuda counts on this machine's GPU; it does "
-                                         "not run on --scheduler dask-local"):
+    with pytest.raises(UsageError, match="device='cuda' counts on this machine's GPU; it does "
+                                         "not run on scheduler 'dask-local'"):
         evaluate(pred, gt, "folder", num_classes=C, device="cuda", scheduler="dask-local")
 
 

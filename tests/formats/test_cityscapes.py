@@ -17,9 +17,9 @@ from PIL import Image
 
 from segeval import evaluate
 from segeval.cli import cli
-from segeval.formats.cityscapes.stats import _weighted, official_result
 from segeval.errors import DataError, LabelError, MissingFileError, SizeMismatchError, UsageError
 from segeval.formats import cityscapes as cs
+from segeval.formats.cityscapes.stats import _weighted, official_result
 from tests.cityscapes_data import (
     STUFF,
     THINGS,
@@ -226,7 +226,7 @@ def test_gt_may_be_the_root_a_split_a_city_or_gtfine(dataset) -> None:
     ref = official([p for p in preds if "aachen" in p.name], [g for g in gts if "aachen" in
                                                                g.name])
     assert_official_equal(official_result(one_city.stats), ref)
-    with pytest.raises(UsageError, match=r"--split test: .* is neither the Cityscapes root"):
+    with pytest.raises(UsageError, match=r"split='test': .* is neither the Cityscapes root"):
         evaluate(root / "results", root / "gtFine/val", "cityscapes", split="test")
     with pytest.raises(MissingFileError, match=r"gtFine/test: no such folder"):
         evaluate(root / "results", root, "cityscapes", split="test")

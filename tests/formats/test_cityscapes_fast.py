@@ -13,20 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segeval import evaluate
-from segeval.formats.cityscapes.stats import official_result
 from segeval.errors import FileFormatError, LabelError, SizeMismatchError
+from segeval.formats.base import File, Folder
 from segeval.formats.cityscapes import fused as fast
-from segeval.formats import png
-from segeval.formats.cityscapes import CityscapesPair, _decode_and_count, _score_pair, _Task
+from segeval.formats.cityscapes.semantic import CityscapesPair, _Task, decode_and_count
+from segeval.formats.cityscapes.semantic import score_pair as _score_pair
+from segeval.formats.cityscapes.stats import official_result
 from tests.cityscapes_data import assert_official_equal, official, scene, write_dataset
 from tests.formats import pngenc
 
 GREY, PALETTE = pngenc.GREY, pngenc.PALETTE
-
-
-@pytest.fixture(autouse=True)
-def _fast_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(png.DECODER_ENV, "fast")  # small test images take the compiled path too
 
 
 def write_pair(root: Path, labels: np.ndarray, inst: np.ndarray, pred: np.ndarray, *,
@@ -39,14 +35,24 @@ def write_pair(root: Path, labels: np.ndarray, inst: np.ndarray, pred: np.ndarra
     g.write_bytes(pngenc.encode(labels, GREY, filters=filters))
     i.write_bytes(pngenc.encode(inst, GREY, bit_depth=16, filters=filters[::-1]))
     p.write_bytes(pngenc.encode(pred, pred_colour, filters=filters[1:] + filters[:1]))
-    return CityscapesPair(name, g, i, p)
+    return CityscapesPair(name, file(g), file(i), file(p))
+
+
+def file(path: Path) -> File:
+    return File(Folder(path.parent), path.name)
+
+
+def task(pred_ids: str = "label", iiou: bool = True, kernel: str = "auto") -> _Task:
+    """The fast decoder: small test images take the compiled path too."""
+    return _Task(pred_ids, iiou, False, decoder="fast", kernel=kernel)
 
 
 def both(pair: CityscapesPair, iiou: bool, pred_ids: str = "label"):
     """(one-pass statistics, decode-then-count statistics) of one pair."""
-    got = fast.pair_stats(pair.gt, pair.pred, pair.instances if iiou else None, pred_ids)
+    got = fast.pair_stats(pair.gt, pair.pred, pair.instances if iiou else None, pred_ids,
+                          "fast")
     assert got is not None, "the one-pass path should apply to these files"
-    want = _decode_and_count(_Task(pred_ids, iiou, False, "reference"), pair)
+    want = decode_and_count(task(pred_ids, iiou, "reference"), pair)
     return got, want
 
 
@@ -103,7 +109,7 @@ def test_scores_equal_cityscapesscripts(tmp_path: Path, iiou: bool) -> None:
     root = tmp_path / "cs"
     preds, gts = write_dataset(root, [scene(rng, 64, 128) for _ in range(4)])
     ref = official(preds, gts, iiou=iiou)
-    res = evaluate(root / "results", root, "cityscapes", iiou=iiou, jobs=1)
+    res = evaluate(root / "results", root, "cityscapes", iiou=iiou, jobs=1, decoder="fast")
     assert_official_equal(official_result(res.stats), ref)
     assert res.miou == pytest.approx(ref["averageScoreClasses"], abs=1e-12)
 
@@ -115,56 +121,54 @@ def test_the_cli_path_takes_the_one_pass_route(tmp_path: Path, monkeypatch) -> N
     calls = []
     real = fast.pair_stats
     monkeypatch.setattr(fast, "pair_stats", lambda *a: calls.append(a) or real(*a))
-    stats, _ = _score_pair(_Task("label", True, False, "auto"), pair)
+    stats, _ = _score_pair(task(), pair)
     assert len(calls) == 1
-    assert_same(stats, _decode_and_count(_Task("label", True, False, "reference"), pair))
+    assert_same(stats, decode_and_count(task(kernel="reference"), pair))
 
 
 def test_pillow_decoder_and_other_kinds_go_the_plain_way(tmp_path: Path, monkeypatch) -> None:
     rng = np.random.default_rng(6)
     labels, inst, pred = scene(rng)
     pair = write_pair(tmp_path / "a", labels, inst, pred)
-    monkeypatch.setenv(png.DECODER_ENV, "pillow")
-    assert fast.pair_stats(pair.gt, pair.pred, pair.instances, "label") is None
-    monkeypatch.setenv(png.DECODER_ENV, "fast")
+    assert fast.pair_stats(pair.gt, pair.pred, pair.instances, "label", "pillow") is None
     # a 16-bit prediction (values fit a byte): not this path, the plain one reads it
     p16 = tmp_path / "a" / "p16.png"
     p16.write_bytes(pngenc.encode(pred.astype(np.uint16), GREY, bit_depth=16))
-    assert fast.pair_stats(pair.gt, p16, pair.instances, "label") is None
-    pair16 = CityscapesPair(pair.name, pair.gt, pair.instances, p16)
-    stats, _ = _score_pair(_Task("label", True, False, "auto"), pair16)
-    assert_same(stats, _decode_and_count(_Task("label", True, False, "reference"), pair))
+    assert fast.pair_stats(pair.gt, file(p16), pair.instances, "label", "fast") is None
+    pair16 = CityscapesPair(pair.name, pair.gt, pair.instances, file(p16))
+    stats, _ = _score_pair(task(), pair16)
+    assert_same(stats, decode_and_count(task(kernel="reference"), pair))
 
 
 def test_bad_input_raises_what_the_plain_path_raises(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     labels, inst, pred = scene(rng)
-    task = _Task("label", True, False, "auto")
+    t = task()
     # filter type 5 in row 3 of each file in turn: the plain decoder names the file and row
     for which in ("gt", "pred", "instances"):
         pair = write_pair(tmp_path / which, labels, inst, pred)
-        path = getattr(pair, which)
+        path = Path(str(getattr(pair, which)))
         arr = {"gt": labels, "pred": pred, "instances": inst}[which]
         rows = bytearray(b"".join(b"\x00" + r.astype(">u2" if arr.dtype == np.uint16
                                                        else np.uint8).tobytes() for r in arr))
         rows[3 * (arr.shape[1] * arr.itemsize + 1)] = 5
         depth = 16 if arr.dtype == np.uint16 else 8
         path.write_bytes(pngenc.encode(arr, GREY, bit_depth=depth, raw=bytes(rows)))
-        assert fast.pair_stats(pair.gt, pair.pred, pair.instances, "label") is None
+        assert fast.pair_stats(pair.gt, pair.pred, pair.instances, "label", "fast") is None
         with pytest.raises(FileFormatError,
                            match=rf"{path.name}: corrupt PNG \(row 3 has filter type 5"):
-            _score_pair(task, pair)
+            _score_pair(t, pair)
     # sizes differ
     pair = write_pair(tmp_path / "s", labels, inst, pred)
-    pair.pred.write_bytes(pngenc.encode(pred[:, :-1].copy(), GREY))
+    Path(str(pair.pred)).write_bytes(pngenc.encode(pred[:, :-1].copy(), GREY))
     with pytest.raises(SizeMismatchError, match=r"_pred\.png: shape"):
-        _score_pair(task, pair)
+        _score_pair(t, pair)
     # a ground-truth id outside the table; the next image is counted from clean tables
     bad_labels = labels.copy()
     bad_labels[0, 0] = 40
     pair = write_pair(tmp_path / "l", bad_labels, inst, pred, filters=(4,))
     with pytest.raises(LabelError, match=r"_labelIds\.png: ground-truth label id 40"):
-        _score_pair(task, pair)
+        _score_pair(t, pair)
     pair = write_pair(tmp_path / "ok", labels, inst, pred, filters=(4,))
     assert_same(*both(pair, True))
     # an instance of a class without instances (sky, 23)
@@ -172,9 +176,10 @@ def test_bad_input_raises_what_the_plain_path_raises(tmp_path: Path) -> None:
     bad_inst[0, 0] = 23001
     pair = write_pair(tmp_path / "i", labels, bad_inst, pred)
     with pytest.raises(LabelError, match=r"_instanceIds\.png: instance id 23001"):
-        _score_pair(task, pair)
+        _score_pair(t, pair)
     # a truncated file
     pair = write_pair(tmp_path / "t", labels, inst, pred)
-    pair.gt.write_bytes(pair.gt.read_bytes()[:-20])
+    gt = Path(str(pair.gt))
+    gt.write_bytes(gt.read_bytes()[:-20])
     with pytest.raises(FileFormatError, match=r"_labelIds\.png: corrupt PNG"):
-        _score_pair(task, pair)
+        _score_pair(t, pair)

@@ -190,5 +190,5 @@ def test_bad_predictions(gt_root: Path, preds: Path, tmp_path: Path) -> None:
     assert r.num_images == 12
     with pytest.raises(errors.UsageError):
         evaluate(p, gt_root, "cityscapes", task="instance", per_image=True)
-    with pytest.raises(errors.UsageError, match="--num-classes"):
+    with pytest.raises(errors.UsageError, match="num_classes: not an option"):
         evaluate(p, gt_root, "cityscapes", task="instance", num_classes=3)

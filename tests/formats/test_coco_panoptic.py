@@ -259,7 +259,7 @@ def test_usage_errors_exit_2(pset, tmp_path: Path) -> None:
             tmp_path)
     assert r.exit_code == 2 and "--gt-folder: not an option of the voc format" in r.stderr
     r = run("score", "--format", "cityscapes-panoptic", "--pred", tmp_path, "--gt", tmp_path)
-    assert r.exit_code == 1 and "no prediction cityscapes_panoptic_val.json in it" in r.stderr
+    assert r.exit_code == 1 and "no ground-truth cityscapes_panoptic_val.json in it" in r.stderr
 
 
 def test_folders_can_be_given(pset, tmp_path: Path) -> None:
@@ -296,12 +296,12 @@ def test_saved_states_of_shards_merge_to_one_run(tmp_path: Path) -> None:
 def test_big_sets_load_the_compiled_kernel_first(tmp_path: Path, monkeypatch) -> None:
     import sys
 
-    from segeval.formats.coco import panoptic as coco_panoptic
+    from segeval.core import kernels
 
     rng = np.random.default_rng(10)
     images = [random_image(rng) for _ in range(6)]
     ref = reference(tmp_path, images)
-    monkeypatch.setattr(coco_panoptic, "JIT_MIN_TOTAL_PIXELS", 0)
+    monkeypatch.setattr(kernels, "WARM_MIN_PIXELS", 0)
     r = segeval.evaluate(tmp_path / "pred.json", tmp_path / "gt.json", "coco-panoptic", jobs=2)
     assert "segeval.core.kernels.panoptic_jit" in sys.modules
     for k, c in enumerate(CATEGORIES):

@@ -418,24 +418,22 @@ def test_threads_share_nothing(tmp_path: Path) -> None:
 # --- choosing the decoder ---------------------------------------------------------------------
 
 
-def test_decoder_choice_and_environment(tmp_path: Path, good, monkeypatch) -> None:
+def test_decoder_choice_is_an_argument(tmp_path: Path, good, monkeypatch) -> None:
+    """The decoder is a parameter, never read from the environment (the CLI maps
+    SEGEVAL_PNG_DECODER to --decoder)."""
     arr, data = good
     path = write(tmp_path, "g.png", data)
-    with pytest.raises(ValueError, match="'decoder' parameter"):
+    with pytest.raises(UsageError, match=r"^The 'decoder' parameter must be 'auto', 'fast' or "
+                                         r"'pillow'\. Got 'libpng' instead\.$"):
         read_label_png(path, decoder="libpng")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="'decoder' parameter"):
-        png.set_decoder("libpng")  # type: ignore[arg-type]
-    monkeypatch.setenv(png.DECODER_ENV, "bogus")
-    with pytest.raises(UsageError, match="SEGEVAL_PNG_DECODER='bogus': not a decoder"):
-        read_label_png(path)
-    png.set_decoder("pillow")  # monkeypatch restores the variable afterwards
-    assert os.environ[png.DECODER_ENV] == "pillow" and png.default_decoder() == "pillow"
+    monkeypatch.setenv("SEGEVAL_PNG_DECODER", "bogus")  # ignored by the library
 
     def no_fast(*args):
         raise AssertionError("the fast path was used")
 
-    monkeypatch.setattr(png, "_decode_fast", no_fast)
     np.testing.assert_array_equal(read_label_png(path), arr)
+    monkeypatch.setattr(png, "_decode_fast", no_fast)
+    np.testing.assert_array_equal(read_label_png(path, decoder="pillow"), arr)
 
 
 def test_auto_leaves_numba_alone_for_small_images(tmp_path: Path, good) -> None:
@@ -447,11 +445,9 @@ def test_auto_leaves_numba_alone_for_small_images(tmp_path: Path, good) -> None:
             f"r({str(small)!r}); print('numba' in sys.modules); "
             f"r({str(big)!r}); print('segeval.core.kernels.png_jit' in sys.modules)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop(png.DECODER_ENV, None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True).stdout.split()
     assert out == ["False", "True"]
-
 
 
 def test_decode_label_png_from_bytes_names_the_source(good) -> None:

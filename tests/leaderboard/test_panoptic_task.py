@@ -21,8 +21,10 @@ from segeval.cli import cli
 from segeval.core import panoptic
 from segeval.core.panoptic import PanopticStats
 from segeval.errors import DataError, UsageError
+from segeval.formats.coco.panoptic import PanopticReference
 from segeval.leaderboard import run_leaderboard
-from segeval.leaderboard.panoptic_task import PanopticReference, PanopticTask
+from segeval.leaderboard.panoptic_task import PanopticTask
+from segeval.leaderboard.runner import prepare
 from segeval.leaderboard.tasks import get_task
 from tests.conftest import load_expected
 from tests.panoptic_data import CATEGORIES, id2rgb, random_image, write_set
@@ -242,7 +244,7 @@ def test_ground_truth_errors_stop_the_run(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"gt/\d+.png: segment id \d+ is in the PNG but not in "
                                         r"the ground-truth segments_info"):
         run_leaderboard(gt, subs, "coco-panoptic", jobs=1, resamples=10)
-    with pytest.raises(UsageError, match="--split is not an option of the coco-panoptic"):
+    with pytest.raises(UsageError, match="split: not an option of the coco-panoptic format"):
         run_leaderboard(gt, subs, "coco-panoptic", split="val")
 
 
@@ -288,8 +290,8 @@ def image_rows(draw):
 @given(image_rows())
 def test_replicates_equal_panoptic_stats_results(data) -> None:
     rows, weights = data
-    ref = PanopticReference("coco-panoptic", (), (), Path("gt.json"), (), (),
-                            panoptic.as_categories(CATEGORIES), "error", "")
+    ref = PanopticReference("coco-panoptic", Path("gt.json"), panoptic.as_categories(CATEGORIES),
+                            (), (), ())
     sums = weights.astype(np.float64) @ rows.astype(np.float64)
     total = (weights[:, None] * rows).sum(axis=0).reshape(5, -1)
     want = PanopticStats(CATEGORIES, counts=total).result().metrics_dict()
@@ -306,8 +308,8 @@ def test_task_lookup_and_formats() -> None:
     assert get_task(None, "coco-panoptic").name == "panoptic"
     assert get_task(None, "cityscapes-panoptic").default_metric == "pq"
     assert get_task("panoptic", "coco").name == "panoptic"
-    with pytest.raises(UsageError, match="the folder format has no panoptic evaluation"):
-        TASK.load_reference(Path("."), "folder", {})
+    with pytest.raises(UsageError, match="the folder format has only semantic evaluation"):
+        prepare(Path("."), "folder", task="panoptic")
 
 
 def test_cityscapes_panoptic_and_coco_task_panoptic(conformance: Path, tmp_path: Path) -> None:

@@ -15,8 +15,12 @@ import pytest
 import segeval
 from segeval.errors import UsageError
 from segeval.leaderboard import run_leaderboard, write_reports
-from segeval.leaderboard.runner import SubmissionOutcome, per_class_winners, rank_entries
-from segeval.leaderboard.tasks import SemanticTask
+from segeval.leaderboard.runner import (
+    SubmissionOutcome,
+    per_class_winners,
+    prepare,
+    rank_entries,
+)
 from tests.conftest import load_expected, write_png
 from tests.leaderboard.conftest import QUALITY, C, make_gt, make_submission, zip_folder
 
@@ -253,8 +257,8 @@ def test_intervals_contain_the_estimate_and_shrink_with_more_images(tmp_path: Pa
             assert e["ci"]["level"] == 0.95
         widths.append(np.mean([e["ci"]["high"] - e["ci"]["low"] for e in board.ranked()]))
         # the whole-sample statistic of the rows is the reported metric
-        task, ref = SemanticTask(), SemanticTask().load_reference(root / "gt", "folder",
-                                                                   {"num_classes": C})
+        setup = prepare(root / "gt", "folder", num_classes=C)
+        task, ref = setup.task, setup.ref
         for name, outcome in board.outcomes.items():
             full = task.replicates(ref, outcome.rows.sum(axis=0)[None, :], "miou")[0]
             assert full == pytest.approx(by_name(board)[name]["metrics"]["miou"], abs=1e-12)
@@ -287,3 +291,54 @@ def test_results_do_not_depend_on_jobs(board_data) -> None:
     assert one.entries == two.entries and one.winners == two.winners
     for name in QUALITY:
         assert np.array_equal(one.outcomes[name].rows, two.outcomes[name].rows)
+
+
+def test_a_worker_that_dies_fails_only_its_submission(board_data, monkeypatch) -> None:
+    """A prediction that kills the worker scoring it (a segfault, the OOM killer) fails that
+    submission with one line; the others are ranked with their exact numbers, within seconds."""
+    import os
+    import signal
+    import time
+
+    import segeval.formats.semantic
+
+    gt, subs, _ = board_data
+    for name in ("charlie", "delta"):
+        shutil.rmtree(subs / name)
+    shutil.copytree(subs / "bravo", subs / "poisoned")
+    read_label = segeval.formats.semantic.read_label
+
+    def deadly(file, **kw):  # forked workers inherit the patched module
+        if "poisoned" in str(file):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return read_label(file, **kw)
+
+    monkeypatch.setattr(segeval.formats.semantic, "read_label", deadly)
+
+    def hang(signum, frame):
+        raise TimeoutError("the leaderboard hangs after a worker died")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        start = time.monotonic()
+        board = run(gt, subs, jobs=2)
+        took = time.monotonic() - start
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert took < 30
+    assert [e["submission"] for e in board.ranked()] == ["alpha", "bravo"]
+    for name in ("alpha", "bravo"):
+        expected = segeval.evaluate(subs / name, gt, "folder", num_classes=C, jobs=1).to_dict()
+        assert board.outcomes[name].document == expected
+    entry = by_name(board)["poisoned"]
+    assert entry["status"] == "failed" and entry["rank"] is None
+    assert entry["error"] == (f"{subs / 'poisoned'}: the worker process scoring it died "
+                              f"(killed by signal 9, SIGKILL)")
+    # the rows of the others are those of a run without the poisoned submission
+    shutil.rmtree(subs / "poisoned")
+    clean = run(gt, subs, jobs=1)
+    for name in ("alpha", "bravo"):
+        assert np.array_equal(board.outcomes[name].rows, clean.outcomes[name].rows)
+        assert by_name(board)[name]["ci"] == by_name(clean)[name]["ci"]

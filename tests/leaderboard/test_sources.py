@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from segeval.leaderboard.sources import (
-    MemberReader,
     SubmissionError,
     discover,
     list_zip,
@@ -52,8 +51,7 @@ def test_declared_size_limit_and_reading(tmp_path: Path) -> None:
     with pytest.raises(SubmissionError, match=r"exceeds the limit of 1199 bytes .* 'b\.png'"):
         list_zip(archive, max_bytes=1199)
     sub = open_submission(archive)
-    with MemberReader() as reader:
-        assert reader.read(sub, "b.png") == b"y" * 600
+    assert sub.read("b.png") == b"y" * 600
 
 
 def test_folder_digest_follows_content(tmp_path: Path) -> None:

@@ -13,17 +13,20 @@ from hypothesis import strategies as st
 
 from segeval import ConfusionMatrix
 from segeval.core import metrics
-from segeval.errors import UsageError
-from segeval.leaderboard.sources import Submission, SubmissionError
-from segeval.leaderboard.tasks import SemanticReference, SemanticTask, get_task
+from segeval.errors import SegevalError, UsageError
+from segeval.formats import folder
+from segeval.formats.base import File, Folder, Options
+from segeval.formats.semantic import SemanticReference
+from segeval.leaderboard.runner import Setup, plan_submission
+from segeval.leaderboard.sources import Submission
+from segeval.leaderboard.tasks import SemanticTask, get_task
 
 TASK = SemanticTask()
 
 
-def reference(c: int, absent: str = "nan", missing: str = "error",
-              names: tuple[str, ...] = ()) -> SemanticReference:
-    return SemanticReference("folder", names, tuple(Path(f"{n}.png") for n in names),
-                             tuple(str(i) for i in range(c)), 255, absent, missing, "")
+def reference(c: int, names: tuple[str, ...] = ()) -> SemanticReference:
+    return SemanticReference("folder", {n: File(Folder("gt"), f"{n}.png") for n in names},
+                             tuple(str(i) for i in range(c)), 255)
 
 
 def row(cm: ConfusionMatrix) -> np.ndarray:
@@ -53,7 +56,7 @@ def image_tables(draw):
        st.lists(st.integers(0, 3), min_size=5, max_size=5))
 def test_replicates_equal_core_metrics(data, absent, weights) -> None:
     c, tables = data
-    ref = reference(c, absent)
+    ref = reference(c)
     w = weights[:len(tables)]
     total = ConfusionMatrix(c, matrix=sum(k * m for k, (m, _) in zip(w, tables, strict=True)),
                             unassigned=sum(k * u for k, (_, u) in zip(w, tables, strict=True)))
@@ -61,7 +64,7 @@ def test_replicates_equal_core_metrics(data, absent, weights) -> None:
     sums = np.asarray(w, dtype=np.float64) @ rows
     expected = total.result(absent).metrics_dict()
     for metric in TASK.metrics:
-        got = TASK.replicates(ref, sums[None, :], metric)
+        got = SemanticTask(absent).replicates(ref, sums[None, :], metric)
         assert got.shape == (1,)
         want = expected[metric]
         if want is None:
@@ -87,18 +90,25 @@ def sub(members: list[str], kind: str = "zip") -> Submission:
     return Submission("s", Path("s.zip"), kind, {m: 1 for m in members}, "x")
 
 
+def plan_names(ref: SemanticReference, members: list[str], missing: str = "error") -> list:
+    options = Options(num_classes=ref.num_classes, missing=missing)
+    setup = Setup("folder", folder, options, ref, TASK, "")
+    plan = plan_submission(setup, sub(members))
+    return [None if p.pred is None else p.pred.member for p in plan.items]
+
+
 def test_pairing_by_name_top_folder_duplicates_and_missing() -> None:
     ref = reference(2, names=("a", "b", "dir/c"))
-    assert TASK.pair(ref, sub(["a.png", "b.PNG", "dir/c.png", "extra.png", "x.txt"])) == \
+    assert plan_names(ref, ["a.png", "b.PNG", "dir/c.png", "extra.png", "x.txt"]) == \
         ["a.png", "b.PNG", "dir/c.png"]
-    assert TASK.pair(ref, sub(["team/a.png", "team/b.png", "team/dir/c.png"])) == \
-        ["team/a.png", "team/b.png", "team/dir/c.png"]
-    with pytest.raises(SubmissionError, match=r"two files for one image \(a.PNG and a.png\)"):
-        TASK.pair(ref, sub(["a.png", "a.PNG", "b.png", "dir/c.png"]))
-    with pytest.raises(SubmissionError, match=r"no prediction for 2 of 3 .* \(b, dir/c\)"):
-        TASK.pair(ref, sub(["a.png"]))
-    zero = reference(2, missing="zero", names=("a", "b", "dir/c"))
-    assert TASK.pair(zero, sub(["a.png"])) == ["a.png", None, None]
+    assert plan_names(ref, ["team/a.png", "team/b.png", "team/dir/c.png"]) == \
+        ["a.png", "b.png", "dir/c.png"]  # members of the view of the top-level folder
+    with pytest.raises(SegevalError, match=r"s.zip:a.PNG: the same image as s.zip:a.png \(two "
+                                           r"files for one stem\)"):
+        plan_names(ref, ["a.png", "a.PNG", "b.png", "dir/c.png"])
+    with pytest.raises(SegevalError, match=r"no prediction for 2 of 3 .* \(b, dir/c\)"):
+        plan_names(ref, ["a.png"])
+    assert plan_names(ref, ["a.png"], missing="zero") == ["a.png", None, None]
 
 
 def test_task_lookup() -> None:

@@ -114,7 +114,8 @@ def test_model_help_does_not_import_numpy() -> None:
 
 
 def test_evaluation_path_does_not_import_the_model(tmp_path: Path) -> None:
-    code = ("import sys, segeval, segeval.scoring, segeval.formats.semantic, segeval.formats.registry;"
+    code = ("import sys, segeval, segeval.scoring, segeval.formats.semantic, "
+            "segeval.formats.registry;"
             " print(sorted(m for m in sys.modules if m.startswith('segeval.model')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "[]", proc.stderr

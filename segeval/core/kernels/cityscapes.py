@@ -13,21 +13,22 @@ For one image it returns
   label id into a category index with ``category_of``; both are 256-entry ``uint8`` tables.
 
 Two implementations give the same integers: a NumPy reference (chunked; used for small
-images and as the definition) and a Numba loop (used from :data:`JIT_MIN_PIXELS` pixels on, or
-whenever the JIT is already loaded), as in :mod:`segeval.core.kernels`.
+images and as the definition) and a Numba loop, chosen with ``kernel="auto"`` by the one policy
+:func:`segeval.core.kernels.use_compiled`.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 from typing import NamedTuple
 
 import numpy as np
 
-from segeval.core.kernels import JIT_MIN_PIXELS, _jit_available
+from segeval.core.kernels import use_compiled
 
-#: instanceIds values above this are instances (``label_id * 1000 + k``).
+#: instanceIds values above this are instances (``label_id * 1000 + k``); at or below it, a
+#: label id. The one definition of Cityscapes' convention: the label table
+#: (:mod:`segeval.formats.cityscapes.labels`) and :mod:`segeval.core.instance_masks` import it.
 INSTANCE_OFFSET = 1000
 _CHUNK = 1 << 18
 
@@ -57,21 +58,17 @@ def count_cityscapes(
 ) -> CityscapesCounts:
     """Count one image: ``gt`` and ``pred`` ``uint8``, ``instances`` ``uint16`` or ``None``.
 
-    All arrays have the same shape. ``kernel`` is ``"auto"``, ``"reference"`` or ``"jit"``.
+    All arrays have the same shape. ``kernel`` is ``"auto"`` (chosen by
+    :func:`~segeval.core.kernels.use_compiled`), ``"reference"`` or ``"jit"``.
     """
     if gt.dtype != np.uint8 or pred.dtype != np.uint8:
         raise TypeError(f"gt and pred must be uint8 arrays, got {gt.dtype} and {pred.dtype}")
     if instances is not None and instances.dtype != np.uint16:
         raise TypeError(f"instances must be a uint16 array, got {instances.dtype}")
     if kernel == "auto":
-        loaded = "segeval.core.kernels.cityscapes_jit" in sys.modules
-        kernel = "jit" if loaded or gt.size >= JIT_MIN_PIXELS else "reference"
-        if kernel == "jit" and not _jit_available():  # pragma: no cover - numba is a dependency
-            kernel = "reference"
+        kernel = "jit" if use_compiled(gt.nbytes) else "reference"
     if kernel == "jit":
-        from segeval.core.kernels.cityscapes_jit import count_cityscapes_jit
-
-        return count_cityscapes_jit(gt, pred, instances, pred_lut, category_of)
+        return _count_compiled(gt, pred, instances, pred_lut, category_of)
     if kernel == "reference":
         return count_cityscapes_reference(gt, pred, instances, pred_lut, category_of)
     raise ValueError(
@@ -127,4 +124,27 @@ def count_cityscapes_reference(
             size += np.bincount(k, minlength=65536)
             tp += np.bincount(k[q == label_of[k]], minlength=65536)
             cat_tp += np.bincount(k[category_of[q] == inst_cat[k]], minlength=65536)
+    return CityscapesCounts(hist.reshape(256, 256), *compact(size, tp, cat_tp))
+
+
+def _count_compiled(gt: np.ndarray, pred: np.ndarray, instances: np.ndarray | None,
+                    pred_lut: np.ndarray, category_of: np.ndarray) -> CityscapesCounts:
+    """:func:`count_cityscapes` with the compiled loops of
+    :mod:`segeval.core.kernels.cityscapes_jit`."""
+    from segeval.core.kernels.cityscapes_jit import _histogram_u8, count_with_instances
+
+    g = np.ascontiguousarray(gt).reshape(-1)
+    p = np.ascontiguousarray(pred).reshape(-1)
+    if instances is None:
+        empty = np.zeros(0, np.int64)
+        return CityscapesCounts(_histogram_u8(g, p).reshape(256, 256), empty, empty, empty, empty)
+    k = np.ascontiguousarray(instances).reshape(-1)
+    label_of, inst_cat = instance_tables(category_of)
+    hist = np.zeros(65536, np.int64)
+    size = np.zeros(65536, np.int64)
+    tp = np.zeros(65536, np.int64)
+    cat_tp = np.zeros(65536, np.int64)
+    count_with_instances(g, p, k, INSTANCE_OFFSET, np.ascontiguousarray(pred_lut, np.uint8),
+                         np.ascontiguousarray(category_of, np.uint8), label_of, inst_cat,
+                         hist, size, tp, cat_tp)
     return CityscapesCounts(hist.reshape(256, 256), *compact(size, tp, cat_tp))

@@ -3,7 +3,8 @@
 One load-increment-store per pixel: each id is mapped through its lookup table (ground truth:
 ``uint16`` segment index << 8, prediction: ``uint8`` segment index; ids past the table's end
 take its last entry, "unknown") and the OR of the two is the pair's cell in a flat 256 x 256
-count table. Imported only when the JIT path is chosen.
+count table. Imported when :func:`segeval.core.kernels.use_compiled` chooses the JIT path,
+or by :func:`segeval.core.kernels.warm`.
 """
 
 from __future__ import annotations

@@ -1,32 +1,35 @@
 """One Cityscapes pair decoded and counted in one compiled pass, without the decoded images.
 
-:func:`pair_stats` reads a pair's labelIds, prediction and (for iIoU) instanceIds PNGs,
+:func:`pair_stats` reads a pair's labelIds, prediction and (for iIoU) instanceIds PNGs
+(:class:`~segeval.formats.base.File` objects: members of a folder or of a submission archive),
 inflates their image data into this thread's reusable buffers and hands the three inflated
 streams to :func:`segeval.core.kernels.png_jit.count_cityscapes_rows`, which un-filters them row
 by row (the same row loops as :func:`segeval.formats.png.read_label_png`'s fast decoder) and
 counts the rows while they are in cache. The counts are the ones
 :func:`segeval.core.kernels.cityscapes.count_cityscapes` gives for the decoded arrays, and
-they go through the same checks (:func:`segeval.formats.cityscapes.stats.stats_from_counts`), so the
-statistics are identical to those of the decode-then-count path.
+they go through the same checks (:func:`segeval.formats.cityscapes.stats.stats_from_counts`),
+so the statistics are identical to those of the decode-then-count path.
 
 The count tables are reused from call to call in the same thread (a fresh set of multi-MB
 arrays per image costs a page fault per 4 KiB: measured ~1.8 ms of system time per pair).
 
-Where this path does not apply -- the PNG decoder is ``pillow`` (or ``auto`` for small images
-before the compiled code is loaded), a file is not an 8-bit grey/palette (labelIds,
-prediction) or 16-bit grey (instanceIds) non-interlaced PNG, the sizes differ, a row has a bad
-filter byte, or Numba is missing -- :func:`pair_stats` returns ``None`` and the caller decodes
-the files one by one, which raises the usual one-line errors.
+Where this path does not apply -- the PNG decoder (``decoder``) is ``pillow`` (or ``auto``
+where :func:`segeval.core.kernels.use_compiled` says no: small images before the compiled code
+is loaded), a file cannot be read or is not an 8-bit grey/palette (labelIds, prediction) or
+16-bit grey (instanceIds) non-interlaced PNG, the sizes differ, a row has a bad filter byte, or
+Numba is missing -- :func:`pair_stats` returns ``None`` and the caller decodes the files one by
+one, which raises the usual one-line errors.
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from segeval.core.kernels import compiled_available, use_compiled
+from segeval.errors import SegevalError
 from segeval.formats import png
 
 if TYPE_CHECKING:
@@ -37,11 +40,10 @@ _GREY16 = ((16, 0),)
 _local = threading.local()
 
 
-def _read(path: Path) -> bytes | None:
+def _read(file: Any) -> bytes | None:
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
+        return file.read()
+    except (SegevalError, OSError):
         return None  # the plain path says what is wrong
 
 
@@ -70,10 +72,14 @@ def _scratch(w: int) -> dict[str, np.ndarray]:
     return s
 
 
-def pair_stats(gt: Path, pred: Path, instances: Path | None,
-               pred_ids: str) -> CityscapesStats | None:
+def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
+               decoder: str = "auto") -> CityscapesStats | None:
     """The statistics of one pair (``instances=None``: no iIoU counts), or ``None`` where this
-    path does not apply (see the module docstring). Raises the errors of
+    path does not apply (see the module docstring).
+
+    ``gt``, ``pred`` and ``instances`` are :class:`~segeval.formats.base.File` objects
+    (anything with ``read() -> bytes`` and a ``str()`` naming it in messages); ``decoder`` is
+    the PNG decoder option (``"auto"``, ``"fast"``, ``"pillow"``). Raises the errors of
     :func:`segeval.formats.cityscapes.stats.image_stats` (values outside the label table) and the
     :class:`~segeval.errors.FileFormatError` of a corrupt PNG."""
     files = [gt, pred] if instances is None else [gt, pred, instances]
@@ -87,12 +93,9 @@ def pair_stats(gt: Path, pred: Path, instances: Path | None,
     width, height = h0.width, h0.height
     if any((h.width, h.height) != (width, height) for h in headers):  # type: ignore[union-attr]
         return None
-    decoder = png.default_decoder()
-    big = width * height >= png.FAST_MIN_BYTES
-    if decoder == "pillow" or not (decoder == "fast" or big or png._jit_loaded()):
-        return None
-    if not png._jit_available():  # pragma: no cover - numba is a dependency
-        return None
+    if decoder == "pillow" or not (compiled_available() if decoder == "fast"
+                                   else use_compiled(width * height)):
+        return None  # the decoder's own rule (segeval.formats.png.decode_label_png)
     png._check_size(str(gt), width, height)
     raws = []
     for slot, (f, h) in enumerate(zip(files, headers, strict=True)):
@@ -103,9 +106,9 @@ def pair_stats(gt: Path, pred: Path, instances: Path | None,
     if instances is None:
         raws.append(np.zeros(0, np.uint8))
 
-    from segeval.formats.cityscapes.stats import CATEGORY_OF, PRED_LUTS, stats_from_counts
     from segeval.core.kernels.cityscapes import CityscapesCounts, compact, instance_tables
     from segeval.core.kernels.png_jit import count_cityscapes_rows
+    from segeval.formats.cityscapes.stats import CATEGORY_OF, PRED_LUTS, stats_from_counts
 
     lut = PRED_LUTS[pred_ids]
     label_of, inst_cat = instance_tables(CATEGORY_OF)

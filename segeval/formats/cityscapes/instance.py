@@ -20,8 +20,11 @@ non-zero = inside. Two text files for one image are an error (as in the official
 
 The numbers are COCO mask AP/AR (pycocotools, as detectron2 reports for Cityscapes), not the
 official ``evalInstanceLevelSemanticLabeling`` AP, which matches and averages differently.
-Images are read in worker processes, and each mask is RLE-encoded as it is read: memory holds
-RLE strings, never a dataset of dense masks.
+The plan's items are the images: each is read in a worker (its instanceIds PNG, its list file
+and masks, through :class:`~segeval.formats.base.File` reads, so a leaderboard submission's
+archive works as a folder does), and each mask is RLE-encoded as it is read: memory holds RLE
+strings, never a dataset of dense masks. The statistic is the images' COCO parts in image order
+(:class:`~segeval.core.instance.InstanceParts`), and finishing runs COCOeval once.
 """
 
 from __future__ import annotations
@@ -29,12 +32,11 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from segeval.core.instance import InstanceResult, coco_mask_ap
+from segeval.core.instance import InstanceParts, InstanceResult, finish_parts
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
 from segeval.errors import (
     DataError,
@@ -43,29 +45,54 @@ from segeval.errors import (
     SizeMismatchError,
     UsageError,
 )
-from segeval.formats import log
-from segeval.formats.coco.instance import split_instance_options
-from segeval.formats.png import read_label_png
+from segeval.formats.base import File, Folder, Options, Plan, Tree, check_missing, log, shown
+from segeval.formats.cityscapes.labels import INSTANCE_CLASSES
+from segeval.formats.coco.instance import check_options
+from segeval.formats.png import image_pixels, read_label
 
+FORMAT = "cityscapes"
 TASK = "instance"
-
-#: label id -> name of the Cityscapes classes scored for instances
-INSTANCE_CLASSES = {24: "person", 25: "rider", 26: "car", 27: "truck", 28: "bus", 31: "train",
-                    32: "motorcycle", 33: "bicycle"}
+OPTIONS = frozenset({"split", "missing", "backend", "keep_bbox"})
+#: The format's name in messages about its options.
+_NAME = "cityscapes instance"
 _KEY = re.compile(r"^([^_]+_\d+_\d+)")
-_SHOW = 5
 
 
 @dataclass(frozen=True)
 class _Image:
-    key: str
+    """One ground-truth image (its key ``name``, COCO image id, instanceIds file) and its
+    prediction list file (``None`` when there is none)."""
+
+    name: str
     image_id: int
-    gt: Path
-    pred: Path | None
+    gt: File
+    pred: File | None
 
 
-def _key(path: Path) -> str | None:
-    m = _KEY.match(path.name)
+@dataclass(frozen=True)
+class CityscapesInstanceReference:
+    """The ground truth: the given path, the folder searched and the instanceIds file of each
+    image key (in report order)."""
+
+    path: Path
+    root: Path
+    gt: dict[str, File]
+    split: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.gt)
+
+    @property
+    def files(self) -> tuple[File, ...]:
+        return tuple(self.gt.values())
+
+    def settings(self) -> dict[str, Any]:
+        return {"format": FORMAT, "task": TASK, "split": self.split}
+
+
+def _key(name: str) -> str | None:
+    m = _KEY.match(name.rsplit("/", 1)[-1])
     return m.group(1) if m else None
 
 
@@ -80,49 +107,62 @@ def _gt_root(gt: Path, split: str | None) -> Path:
     if any((gt / s).is_dir() for s in ("train", "val", "test")) and not any(
             gt.glob("*_instanceIds.png")):
         if not (gt / "val").is_dir():
-            raise UsageError(f"{gt}: holds split folders but no 'val'; pass --split")
+            raise UsageError(f"{gt}: holds folders of other splits than 'val'; pass --split",
+                             parameters=("split",))
         return gt / "val"
     return gt
 
 
-def find_images(pred: Path, gt: Path, split: str | None = None) -> list[_Image]:
-    """Pair every ground-truth ``*_instanceIds.png`` with its prediction list file."""
-    root = _gt_root(gt, split)
-    gts: dict[str, Path] = {}
+def reference(gt: Path, options: Options) -> CityscapesInstanceReference:
+    """Every ground-truth ``*_instanceIds.png`` below ``gt`` (see the module docstring)."""
+    check_options(_NAME, options, OPTIONS)
+    gt = Path(gt)
+    if not gt.is_dir():
+        raise UsageError(f"{gt}: gt of the cityscapes format is a folder", parameters=("gt",))
+    root = _gt_root(gt, options.split)
+    tree = Folder(root)
+    gts: dict[str, File] = {}
     for path in sorted(root.rglob("*_instanceIds.png")):
-        key = _key(path)
+        key = _key(path.name)
         if key is None:
             raise DataError(f"{path}: not a Cityscapes name (<city>_<seq>_<frame>_...)")
         if key in gts:
             raise DataError(f"{path}: a second ground truth for {key} (also {gts[key]})")
-        gts[key] = path
+        gts[key] = File(tree, path.relative_to(root).as_posix())
     if not gts:
         raise MissingFileError(f"{root}: no *_instanceIds.png ground-truth files found")
-    lists: dict[str, Path] = {}
+    return CityscapesInstanceReference(gt, root, gts, options.split)
+
+
+def find_images(pred: Tree, ref: CityscapesInstanceReference) -> list[_Image]:
+    """Pair every ground-truth image of ``ref`` with its prediction list file in ``pred``
+    (warning about ``.txt`` files that match no image)."""
+    lists: dict[str, File] = {}
     extra = []
-    for path in sorted(pred.rglob("*.txt")):
-        key = _key(path)
-        if key is None or key not in gts:
-            extra.append(path)
+    members = sorted((m for m in pred.files() if m.endswith(".txt")), key=lambda m: m.split("/"))
+    for member in members:
+        key = _key(member)
+        if key is None or key not in ref.gt:
+            extra.append(File(pred, member))
             continue
         if key in lists:
-            raise DataError(f"{path}: a second prediction list for {key} (also {lists[key]})")
-        lists[key] = path
+            raise DataError(f"{pred.display(member)}: a second prediction list for {key} (also "
+                            f"{lists[key]})")
+        lists[key] = File(pred, member)
     if extra:
-        shown = ", ".join(p.name for p in extra[:_SHOW])
         log.warning("%d text files under %s match no ground-truth image and are ignored: %s",
-                    len(extra), pred, shown)
-    return [_Image(key, i, path, lists.get(key)) for i, (key, path) in
-            enumerate(gts.items(), 1)]
+                    len(extra), pred.root, shown(extra))
+    return [_Image(key, i, gt, lists.get(key)) for i, (key, gt) in enumerate(ref.gt.items(), 1)]
 
 
-def read_prediction_list(path: Path) -> list[tuple[Path, int, float]]:
-    """The ``(mask path, label id, confidence)`` lines of one Cityscapes prediction list."""
+def read_prediction_list(file: File) -> list[tuple[File, int, float]]:
+    """The ``(mask file, label id, confidence)`` lines of one Cityscapes prediction list (mask
+    paths are relative to the list's folder)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise FileFormatError(f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})"
-                              ) from None
+        text = file.read().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FileFormatError(f"{file}: cannot be read ({e})") from None
+    folder = PurePosixPath(file.member).parent
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         fields = line.split()
@@ -133,84 +173,79 @@ def read_prediction_list(path: Path) -> list[tuple[Path, int, float]]:
                 raise ValueError
             label, score = int(fields[1]), float(fields[2])
         except ValueError:
-            raise FileFormatError(f"{path}:{n}: expected '<mask.png> <label id> <confidence>', "
+            raise FileFormatError(f"{file}:{n}: expected '<mask.png> <label id> <confidence>', "
                                   f"found {line.strip()!r}") from None
         if label not in INSTANCE_CLASSES:
             names = ", ".join(f"{k} {v}" for k, v in INSTANCE_CLASSES.items())
-            raise DataError(f"{path}:{n}: label id {label} is not an evaluated instance class "
+            raise DataError(f"{file}:{n}: label id {label} is not an evaluated instance class "
                             f"({names})")
         if not math.isfinite(score):
-            raise DataError(f"{path}:{n}: confidence {fields[2]} is not a finite number")
-        out.append((path.parent / fields[0], label, score))
+            raise DataError(f"{file}:{n}: confidence {fields[2]} is not a finite number")
+        out.append((File(file.tree, (folder / fields[0]).as_posix()), label, score))
     return out
 
 
-def _read_image(missing: str, image: _Image) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                       list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class _Task:
+    missing: str
+    decoder: str
+
+
+def read_image(task: _Task, image: _Image) -> tuple[InstanceParts, None]:
     """One image: its COCO image entry, ground-truth annotations and results (all RLE)."""
-    ids = read_label_png(image.gt)
+    ids = read_label(image.gt, decoder=task.decoder)
     h, w = ids.shape
-    entry = {"id": image.image_id, "file_name": image.key, "height": h, "width": w}
+    entry = {"id": image.image_id, "file_name": image.name, "height": h, "width": w}
     anns = annotations_from_instance_ids(ids, image.image_id, INSTANCE_CLASSES)
     del ids
     if image.pred is None:
-        if missing != "zero":
-            raise MissingFileError(f"no prediction list for {image.key} ({image.gt})")
-        return entry, anns, []
+        if task.missing != "zero":
+            raise MissingFileError(f"no prediction list for {image.name} ({image.gt})")
+        return InstanceParts([entry], anns, []), None
     results = []
-    for mask_path, label, score in read_prediction_list(image.pred):
-        mask = read_label_png(mask_path)
+    for mask_file, label, score in read_prediction_list(image.pred):
+        mask = read_label(mask_file, decoder=task.decoder)
         if mask.shape != (h, w):
-            raise SizeMismatchError(f"{mask_path}: mask of size {mask.shape[0]}x{mask.shape[1]} "
-                                    f"(height x width) for {image.key} of size {h}x{w}")
+            raise SizeMismatchError(f"{mask_file}: mask of size {mask.shape[0]}x{mask.shape[1]} "
+                                    f"(height x width) for {image.name} of size {h}x{w}")
         results += results_from_masks([mask], [label], [score], image.image_id)
-    return entry, anns, results
+    return InstanceParts([entry], anns, results), None
 
 
-def evaluate(
-    pred: Path,
-    gt: Path,
-    *,
-    split: str | None = None,
-    missing: str = "error",
-    jobs: int | None = None,
-    per_image: bool = False,
-    progress: Callable[[int], Any] | None = None,
-    on_start: Callable[[int], Any] | None = None,
-    **options: Any,
-) -> InstanceResult:
-    """COCO mask AP of Cityscapes instance predictions under ``pred`` against ``gt``.
+def _finish(ref: CityscapesInstanceReference, results_name: str, backend: str, keep_bbox: bool,
+            parts: InstanceParts, rows: list[dict[str, Any]]) -> InstanceResult:
+    return finish_parts(parts, [{"id": k, "name": v} for k, v in INSTANCE_CLASSES.items()],
+                        gt_name=str(ref.path), results_name=results_name, format=FORMAT,
+                        backend=backend, keep_bbox=keep_bbox)
 
-    ``missing="zero"`` counts an image without a prediction list as having no detections
-    (default: an error). Other options as in :func:`segeval.core.instance.coco_mask_ap`.
+
+def _image_name(image: _Image) -> str:
+    return str(image.pred if image.pred is not None else image.gt)
+
+
+def plan(pred: Tree, ref: CityscapesInstanceReference, options: Options) -> Plan:
+    """One item per ground-truth image; see the module docstring.
+
+    Raises :class:`~segeval.errors.MissingFileError` for images without a prediction list
+    unless ``options.missing == "zero"`` (then they have no detections).
     """
-    known = split_instance_options("cityscapes instance", options, per_image)
-    if missing not in ("error", "zero"):
-        raise UsageError(f"--missing must be 'error' or 'zero', not {missing!r}")
-    for path, role in ((gt, "--gt"), (pred, "--pred")):
-        if not Path(path).is_dir():
-            raise UsageError(f"{path}: {role} of the cityscapes format is a folder")
-    images = find_images(Path(pred), Path(gt), split)
-    absent = [im.key for im in images if im.pred is None]
-    if absent and missing == "error":
-        shown = ", ".join(absent[:_SHOW]) + (f" and {len(absent) - _SHOW} more"
-                                              if len(absent) > _SHOW else "")
-        raise MissingFileError(f"{pred}: no prediction list for {len(absent)} of {len(images)} "
-                               f"ground-truth images ({shown}); use --missing zero to count "
-                               f"them as having no detections")
-    if on_start:
-        on_start(len(images))
-    from segeval.engine.local import map_items
-
-    entries, anns, results = [], [], []
-    for entry, a, r in map_items(functools.partial(_read_image, missing), images, jobs=jobs,
-                                 progress=progress):
-        entries.append(entry)
-        anns += a
-        results += r
-    for k, ann in enumerate(anns, 1):
-        ann["id"] = k
-    dataset = {"images": entries, "annotations": anns,
-               "categories": [{"id": k, "name": v} for k, v in INSTANCE_CLASSES.items()]}
-    return coco_mask_ap(dataset, results, jobs=jobs, gt_name=str(gt), results_name=str(pred),
-                        format="cityscapes", **known)
+    check_options(_NAME, options, OPTIONS)
+    if isinstance(pred, Folder) and not pred.root.is_dir():
+        raise UsageError(f"{pred.root}: pred of the cityscapes format is a folder",
+                         parameters=("pred",))
+    images = find_images(pred, ref)
+    check_missing(images, options.missing, pred.root, what="prediction list",
+                  hint="count them as having no detections", counted="have no detections")
+    task = _Task(options.missing, options.decoder)
+    return Plan(
+        format=FORMAT, task=TASK, items=images,
+        score=functools.partial(read_image, task),
+        zero=InstanceParts(),
+        finish=functools.partial(_finish, ref, str(pred.root), options.backend,
+                                 options.keep_bbox),
+        name_of=_image_name,
+        pixels=image_pixels(images[0].gt) * len(images) if images else 0,
+        matched=sum(im.pred is not None for im in images),
+        settings={**ref.settings(), "missing": options.missing, "backend": options.backend,
+                  "keep_bbox": options.keep_bbox},
+    )

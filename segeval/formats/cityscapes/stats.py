@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from segeval.core import metrics
-from segeval.core.confusion import ConfusionMatrix, SemanticResult, _json_float
+from segeval.core.confusion import ConfusionMatrix, SemanticResult, json_float
 from segeval.core.kernels.cityscapes import count_cityscapes
-from segeval.errors import LabelError, SizeMismatchError
-from segeval.formats.cityscapes import (
+from segeval.errors import LabelError, SizeMismatchError, bad_value
+from segeval.formats.cityscapes.labels import (
     AVG_CLASS_SIZE,
     BY_ID,
     CATEGORIES,
@@ -68,8 +68,7 @@ def _label_lut(pred_ids: str) -> np.ndarray:
             lut[BY_ID[label_id].train_id] = label_id
         lut[255] = 0  # train id 255 ("not a class") is read as label id 0, unlabeled
     else:
-        raise ValueError(f"The 'pred_ids' parameter must be 'label' or 'train'. "
-                         f"Got {pred_ids!r} instead.")
+        raise bad_value("pred_ids", "'label' or 'train'", pred_ids)
     return lut
 
 
@@ -358,9 +357,9 @@ class CityscapesResult(SemanticResult):
 
     def metrics_dict(self) -> dict[str, Any]:
         out = super().metrics_dict()
-        out["iiou"] = _json_float(self.iiou)
-        out["category_miou"] = _json_float(self.category_miou)
-        out["category_iiou"] = _json_float(self.category_iiou)
+        out["iiou"] = json_float(self.iiou)
+        out["category_miou"] = json_float(self.category_miou)
+        out["category_iiou"] = json_float(self.category_iiou)
         out["classes_averaged"].update(iiou=self.iiou.n, category_miou=self.category_miou.n,
                                        category_iiou=self.category_iiou.n)
         out["instances_evaluated"] = self.instances_evaluated
@@ -371,14 +370,14 @@ class CityscapesResult(SemanticResult):
         rows = super().per_class()
         for row, label_id, value in zip(rows, EVAL_LABEL_IDS, self.instance_iou, strict=True):
             row["label_id"] = label_id
-            row["iiou"] = _json_float(value)
+            row["iiou"] = json_float(value)
         return rows
 
     def per_category(self) -> list[dict[str, Any]]:
         """One JSON-safe dict per evaluated category: name, label ids, iou, iiou."""
         return [
             {"name": cat, "label_ids": list(category_label_ids(cat, evaluated_only=True)),
-             "iou": _json_float(iou), "iiou": _json_float(iiou)}
+             "iou": json_float(iou), "iiou": json_float(iiou)}
             for cat, iou, iiou in zip(EVAL_CATEGORIES, self.category_iou,
                                       self.category_instance_iou, strict=True)
         ]

@@ -6,49 +6,135 @@ results list (``image_id``, ``category_id``, ``score``, ``segmentation`` as comp
 polygons and uncompressed RLE are accepted and compressed). Scored with
 :func:`segeval.core.instance.coco_mask_ap` (pycocotools ``COCOeval(iouType="segm")``); see
 :mod:`segeval.core.coco_input` for every check and for the ``bbox`` rule.
+
+``gt`` is the instances JSON file (read and checked once by :func:`reference`). ``pred`` is the
+results JSON file, or a tree holding it (a folder, a leaderboard submission: see
+:func:`segeval.formats.coco.one_json`). The plan has one item, the results file: scoring it
+reads and checks it (errors name the file), and finishing runs COCOeval. COCO AP is defined
+over the whole dataset, so there are no per-image rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segeval.core.instance import InstanceResult, coco_mask_ap
+from segeval.core.coco_input import (
+    GroundTruth,
+    Results,
+    check_ground_truth,
+    check_results,
+    load_json,
+    parse_json,
+)
+from segeval.core.instance import InstanceResult, coco_mask_ap, sorted_ids
 from segeval.errors import UsageError
-from segeval.formats import reject_options
+from segeval.formats.base import File, Options, Plan, Tree
+from segeval.formats.coco import file_of, given_file, one_json
 
+FORMAT = "coco"
 TASK = "instance"
-
-#: options of :func:`coco_mask_ap` that ``evaluate`` passes through
-INSTANCE_OPTIONS = ("iou_thresholds", "max_dets", "area_ranges", "category_ids", "image_ids",
-                    "keep_bbox", "backend", "verbose")
+OPTIONS = frozenset({"backend", "keep_bbox"})
 
 
-def split_instance_options(fmt: str, options: dict[str, Any], per_image: bool
-                           ) -> dict[str, Any]:
-    """The :func:`coco_mask_ap` options among ``options``; a UsageError for any other."""
-    if per_image:
-        raise UsageError(f"--per-image: the {fmt} format gives no per-image rows (COCO AP "
-                         f"is defined over the whole dataset)")
-    known = {k: options.pop(k) for k in INSTANCE_OPTIONS if k in options}
-    reject_options(fmt, options)
-    return known
+def check_options(fmt: str, options: Options, used: frozenset[str] = OPTIONS) -> None:
+    """The option checks of an instance format: no per-image rows (a usage error), and no
+    option that ``fmt`` does not use (:meth:`Options.check`)."""
+    if options.per_image:
+        raise UsageError(f"per_image: the {fmt} format gives no per-image rows (COCO AP "
+                         f"is defined over the whole dataset)", parameters=("per_image",))
+    options.check(fmt, used)
 
 
-def evaluate(
-    pred: Path,
-    gt: Path,
-    *,
-    jobs: int | None = None,
-    per_image: bool = False,
-    progress: Callable[[int], Any] | None = None,
-    on_start: Callable[[int], Any] | None = None,
-    **options: Any,
-) -> InstanceResult:
-    """Score the results file ``pred`` against the instances file ``gt`` (COCO mask AP)."""
-    known = split_instance_options("coco", options, per_image)
-    for path, role in ((gt, "--gt"), (pred, "--pred")):
-        if Path(path).is_dir():
-            raise UsageError(f"{path}: {role} of the coco format is a JSON file, not a folder")
-    return coco_mask_ap(Path(gt), Path(pred), jobs=jobs, format="coco", **known)
+@dataclass(frozen=True, eq=False)
+class InstanceReference:
+    """The checked ground truth of the coco format (no results)."""
+
+    format: str
+    path: Path
+    gt: GroundTruth
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The image ids (as text), sorted as COCOeval sorts them."""
+        return tuple(str(i) for i in sorted_ids(list(self.gt.sizes)))
+
+    @property
+    def files(self) -> tuple[File, ...]:
+        return (file_of(self.path),)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The category names in the order of the result's per-class rows (sorted ids)."""
+        return tuple(self.gt.category_names[c] for c in sorted_ids(list(self.gt.category_names)))
+
+    def settings(self) -> dict[str, Any]:
+        return {"format": self.format}
+
+
+def reference(gt: Path, options: Options) -> InstanceReference:
+    """Read and check the instances JSON ``gt`` (a file, not a folder)."""
+    check_options(FORMAT, options)
+    gt = Path(gt)
+    if gt.is_dir():
+        raise UsageError(f"{gt}: gt of the coco format is a JSON file, not a folder",
+                         parameters=("gt",))
+    return InstanceReference(FORMAT, gt, check_ground_truth(load_json(gt), str(gt)))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The plan's statistic: the checked results of its one file (``None``: the zero)."""
+
+    results: Results | None = None
+
+    def __add__(self, other: Checked) -> Checked:
+        if self.results is None:
+            return other
+        if other.results is None:
+            return self
+        raise ValueError("a coco plan scores one results file")
+
+
+@dataclass(frozen=True)
+class _Task:
+    gt: GroundTruth
+    keep_bbox: bool
+
+
+def results_file(pred: Tree) -> File:
+    """The results JSON of a prediction: the file itself, or the one ``.json`` of a tree."""
+    path = given_file(pred)
+    if path is not None:
+        return file_of(path)
+    return File(pred, one_json(pred, "results JSON", "a .json file")[0])
+
+
+def read_results(task: _Task, file: File) -> tuple[Checked, None]:
+    """Read and check one results file (errors name it)."""
+    results = parse_json(file.read(), str(file))
+    return Checked(check_results(results, task.gt, str(file), task.keep_bbox)), None
+
+
+def _finish(ref: InstanceReference, backend: str, stats: Checked,
+            rows: list[dict[str, Any]]) -> InstanceResult:
+    results = stats.results if stats.results is not None else []
+    return coco_mask_ap(ref.gt, results, backend=backend, format=ref.format,
+                        gt_name=ref.gt.name)
+
+
+def plan(pred: Tree, ref: InstanceReference, options: Options) -> Plan:
+    """One item, the results file of ``pred``; see the module docstring."""
+    check_options(ref.format, options)
+    item = results_file(pred)
+    return Plan(
+        format=ref.format, task=TASK, items=[item],
+        score=functools.partial(read_results, _Task(ref.gt, options.keep_bbox)),
+        zero=Checked(),
+        finish=functools.partial(_finish, ref, options.backend),
+        name_of=str, pixels=0, matched=1,
+        settings={**ref.settings(), "backend": options.backend,
+                  "keep_bbox": options.keep_bbox},
+    )

@@ -19,11 +19,12 @@ Two decoders give the same arrays, bit for bit:
   Pillow.
 * ``pillow`` -- Pillow decodes every file (the plain path, kept for comparison).
 
-``auto`` (the default) is ``fast`` for images of at least :data:`FAST_MIN_BYTES` bytes of
-pixel data, or of any size once the compiled loops are loaded in the process; smaller images
-go to Pillow, so that a small evaluation does not pay Numba's start-up (about 0.9 s).
-The default can be set with the environment variable ``SEGEVAL_PNG_DECODER`` (inherited by
-worker processes), or per call with ``decoder=``.
+``auto`` (the default) is ``fast`` where :func:`segeval.core.kernels.use_compiled` says so for
+the image's bytes of pixel data (at least :data:`~segeval.core.kernels.COMPILED_MIN_BYTES`, or
+any size once compiled code is loaded in the process); smaller images go to Pillow, so that a
+small evaluation does not pay Numba's start-up (about half a second).
+The decoder is chosen per call with ``decoder=`` (``segeval.evaluate(..., decoder=...)`` and
+``segeval score --decoder`` pass it down to every worker).
 
 The fast path is stricter than Pillow about damage: a truncated file, a bad chunk CRC (also in
 IDAT, which Pillow does not check), a missing IEND, image data that does not inflate to
@@ -38,7 +39,6 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import sys
 import threading
 import zlib
 from pathlib import Path
@@ -46,7 +46,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from segeval.errors import FileFormatError, MissingFileError, UsageError
+from segeval.core.kernels import compiled_available, use_compiled
+from segeval.errors import FileFormatError, MissingFileError, bad_value
 
 log = logging.getLogger("segeval")
 
@@ -54,11 +55,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 Decoder = Literal["auto", "fast", "pillow"]
 DECODERS: tuple[str, ...] = ("auto", "fast", "pillow")
-#: Environment variable naming the default decoder (``auto``, ``fast`` or ``pillow``).
-DECODER_ENV = "SEGEVAL_PNG_DECODER"
-#: With ``decoder="auto"``, images with at least this many bytes of pixel data use the compiled
-#: path even before it is loaded (a 1024x512 8-bit map; a 640x480 RGB panoptic PNG qualifies).
-FAST_MIN_BYTES = 1 << 19
 #: Deflate cannot expand data more than about 1032 times; an IDAT stream shorter than the
 #: announced pixel data divided by this is truncated, whatever the header claims.
 _MAX_DEFLATE_RATIO = 1040
@@ -81,37 +77,36 @@ class _Header(NamedTuple):
     idat: list[memoryview]
 
 
-def set_decoder(decoder: Decoder) -> None:
-    """Make ``decoder`` the default of :func:`read_label_png` in this process and in the worker
-    processes it starts (it is stored in ``$SEGEVAL_PNG_DECODER``)."""
-    if decoder not in DECODERS:
-        raise ValueError(f"The 'decoder' parameter must be one of {', '.join(DECODERS)}. "
-                         f"Got {decoder!r} instead.")
-    os.environ[DECODER_ENV] = decoder
+def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto") -> np.ndarray:
+    """Decode a label PNG held by ``file`` (a :class:`~segeval.formats.base.File` of a folder
+    or a submission archive: anything with ``read()`` and a ``str()`` naming it in errors)."""
+    return decode_label_png(file.read(), str(file), panoptic=panoptic, decoder=decoder)
 
 
-def default_decoder() -> str:
-    """The decoder :func:`read_label_png` uses when none is given (``$SEGEVAL_PNG_DECODER``,
-    else ``auto``); :class:`~segeval.errors.UsageError` if the variable names no decoder."""
-    name = os.environ.get(DECODER_ENV) or "auto"
-    if name not in DECODERS:
-        raise UsageError(f"{DECODER_ENV}={name!r}: not a decoder (expected one of "
-                         f"{', '.join(DECODERS)})")
-    return name
+def image_pixels(file: Any) -> int:
+    """Width x height of the PNG ``file`` holds, from its header (0 if it is not a PNG)."""
+    try:
+        data = file.read()
+    except Exception:  # the scoring will name the file; here it only sizes the run
+        return 0
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
+        return 0
+    width, height = struct.unpack_from(">II", data, 16)
+    return int(width) * int(height)
 
 
 def read_label_png(
     path: str | os.PathLike[str],
     *,
     panoptic: bool = False,
-    decoder: Decoder | None = None,
+    decoder: Decoder = "auto",
 ) -> np.ndarray:
     """Decode one label PNG into an ``H x W`` integer array (see the module docstring).
 
     Returns ``uint8`` for 8-bit grey, palette (the indices) and 1-bit images, ``uint16`` for
     16-bit grey; with ``panoptic=True`` an 8-bit RGB or RGBA image becomes ``uint32`` ids
-    ``R + 256 G + 65536 B``. ``decoder`` is ``"auto"``, ``"fast"`` or ``"pillow"`` (default:
-    :func:`default_decoder`); all give identical arrays.
+    ``R + 256 G + 65536 B``. ``decoder`` is ``"auto"`` (the default), ``"fast"`` or
+    ``"pillow"``; all give identical arrays.
 
     Raises :class:`~segeval.errors.MissingFileError` for a missing file and
     :class:`~segeval.errors.FileFormatError` for anything that is not a readable label PNG of
@@ -119,9 +114,7 @@ def read_label_png(
     single-channel image where panoptic RGB is expected, over the decompression-bomb limit).
     """
     path = Path(path)
-    if decoder is not None and decoder not in DECODERS:
-        raise ValueError(f"The 'decoder' parameter must be one of {', '.join(DECODERS)}. "
-                         f"Got {decoder!r} instead.")
+    _check_decoder(decoder)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -137,15 +130,11 @@ def decode_label_png(
     name: str,
     *,
     panoptic: bool = False,
-    decoder: Decoder | None = None,
+    decoder: Decoder = "auto",
 ) -> np.ndarray:
     """Decode the bytes of one label PNG (read from ``name``: a file, a zip member) like
     :func:`read_label_png`; errors name ``name``."""
-    if decoder is None:
-        decoder = default_decoder()  # type: ignore[assignment]
-    elif decoder not in DECODERS:
-        raise ValueError(f"The 'decoder' parameter must be one of {', '.join(DECODERS)}. "
-                         f"Got {decoder!r} instead.")
+    _check_decoder(decoder)
     if not data.startswith(PNG_SIGNATURE):
         raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
     if decoder != "pillow":
@@ -155,10 +144,15 @@ def decode_label_png(
             bpp, what = kind
             _check_kind(name, what, panoptic)
             _check_size(name, header.width, header.height)
-            big = header.width * header.height * bpp >= FAST_MIN_BYTES
-            if (decoder == "fast" or big or _jit_loaded()) and _jit_available():
+            if (compiled_available() if decoder == "fast"
+                    else use_compiled(header.width * header.height * bpp)):
                 return _decode_fast(name, header, bpp, what)
     return _decode_pillow(name, data, panoptic)
+
+
+def _check_decoder(decoder: Any) -> None:
+    if decoder not in DECODERS:
+        raise bad_value("decoder", "'auto', 'fast' or 'pillow'", decoder)
 
 
 # --- the fast path ----------------------------------------------------------------------------
@@ -377,18 +371,6 @@ def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
         stride = width * bpp + 1
         raise _corrupt(name, f"row {bad} has filter type {raw[bad * stride]} (0..4 expected)")
     return out
-
-
-def _jit_loaded() -> bool:
-    return "segeval.core.kernels.png_jit" in sys.modules
-
-
-def _jit_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a dependency; guard for odd platforms
-        return False
-    return True
 
 
 # --- Pillow -----------------------------------------------------------------------------------

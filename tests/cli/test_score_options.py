@@ -1,0 +1,98 @@
+"""``segeval score`` is a thin shell over :func:`segeval.evaluate`: every option that is not an
+output is a parameter of ``evaluate`` with the same name and default; a dead worker process is
+one line naming the file, exit 1, within seconds; the library's errors name parameters and the
+command says its flags."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import segeval
+from segeval.cli import cli
+from segeval.cli.score import OUTPUT_OPTIONS, score
+from segeval.errors import UsageError
+from tests.conftest import random_labels, write_png
+
+
+def test_every_score_option_is_an_evaluate_parameter_with_the_same_default() -> None:
+    params = inspect.signature(segeval.evaluate).parameters
+    doc = inspect.getdoc(segeval.evaluate) or ""
+    checked = []
+    for option in score.params:
+        if option.name in OUTPUT_OPTIONS:
+            continue
+        name = option.name
+        assert name in params, f"--{name.replace('_', '-')} is not a parameter of evaluate"
+        default = params[name].default
+        if name == "class_names":  # the CLI takes the file, evaluate a file or the names
+            assert option.default is None and default is None
+        elif option.required:
+            assert default is inspect.Parameter.empty, name
+        else:
+            assert option.default == default, (name, option.default, default)
+        assert name in doc, f"evaluate's docstring does not document {name}"
+        checked.append(name)
+    assert {"decoder", "missing", "absent", "ignore_index", "jobs", "scheduler", "device",
+            "pred_ids", "iiou", "backend", "keep_bbox", "task", "split"} <= set(checked)
+    # and nothing of evaluate is missing from the command (progress is the bar; per_image is
+    # --per-image FILE)
+    flags = {o.name for o in score.params} | {"per_image", "progress"}
+    assert set(params) <= flags, set(params) - flags
+
+
+def test_library_errors_name_parameters_and_the_command_says_flags(tmp_path: Path) -> None:
+    write_png(tmp_path / "gt" / "a.png", np.zeros((4, 4), np.uint8))
+    write_png(tmp_path / "pred" / "a.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(UsageError, match=r"^pred_ids: not an option of the folder format$"):
+        segeval.evaluate(tmp_path / "pred", tmp_path / "gt", "folder", num_classes=2,
+                         pred_ids="train")
+    with pytest.raises(UsageError, match=r"^The 'missing' parameter must be 'error' or 'zero'\. "
+                                         r"Got 'nope' instead\.$"):
+        segeval.evaluate(tmp_path / "pred", tmp_path / "gt", "folder", num_classes=2,
+                         missing="nope")  # type: ignore[arg-type]
+    r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "pred"), "--gt",
+                                 str(tmp_path / "gt"), "--num-classes", "2", "--pred-ids",
+                                 "train"])
+    assert r.exit_code == 2
+    assert r.stderr == "segeval: error: --pred-ids: not an option of the folder format\n"
+
+
+def _poisoned(read):
+    def read_label(file, **kwargs):
+        if "poison" in str(file):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return read(file, **kwargs)
+    return read_label
+
+
+def test_a_killed_worker_is_one_line_and_exit_1_not_a_hang(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        gt = random_labels(rng, (20, 30), 4)
+        write_png(tmp_path / "gt" / f"im{i}.png", gt)
+        name = "poison" if i == 3 else f"im{i}"
+        write_png(tmp_path / "pred" / f"{name}.png", gt)
+    (tmp_path / "gt" / "im3.png").rename(tmp_path / "gt" / "poison.png")
+    import segeval.formats.semantic as semantic
+
+    monkeypatch.setattr(semantic, "read_label", _poisoned(semantic.read_label))
+    signal.alarm(60)  # a hang fails this test instead of stopping the suite
+    try:
+        r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "pred"), "--gt",
+                                     str(tmp_path / "gt"), "--num-classes", "4", "-j", "2",
+                                     "--json", str(tmp_path / "out.json")])
+    finally:
+        signal.alarm(0)
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "poison.png: the worker process scoring it died (killed by " \
+        "signal 9, SIGKILL)" in lines[0], r.stderr
+    assert not (tmp_path / "out.json").exists()

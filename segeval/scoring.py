@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from segeval.errors import bad_value
 from segeval.formats.base import Options
 
 
@@ -113,6 +114,9 @@ def evaluate(
         from segeval.formats.folder import read_class_names
 
         class_names = read_class_names(Path(class_names))
+    elif class_names is not None and not isinstance(class_names, Sequence):
+        raise bad_value("class_names", "a sequence of names, a class-names file or None",
+                        class_names, function="evaluate")
     options = Options(
         task=task, split=split, num_classes=num_classes,
         class_names=None if class_names is None else tuple(str(n) for n in class_names),

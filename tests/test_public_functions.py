@@ -180,6 +180,7 @@ BAD: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {
     # any other string is a Dask scheduler address: an unreachable one is a UsageError naming
     # the scheduler (parameters=("scheduler",)), not a value out of range
     ("evaluate", "scheduler"): ([5, 2.5], []),
+    ("evaluate", "class_names"): ([5], []),  # a bad class-names file: a DataError naming it
 }
 
 #: Whole callables that are not walked, and why.
@@ -220,10 +221,6 @@ EXCLUDED: dict[tuple[str, str], str] = {
     ("evaluate", "pred_folder"): _PATH + " (parameters=('pred_folder',))",
     ("evaluate", "split"): "a split name: a wrong one is a MissingFileError naming the folder "
                            "looked for, or a UsageError naming split",
-    # names or a class-names file (a bad file is a DataError naming it); evaluate turns the
-    # names into a tuple before any check, so a value that is not iterable is Python's
-    # TypeError (to do in segeval/scoring.py)
-    ("evaluate", "class_names"): "names or a class-names file (DataError naming the file)",
     ("evaluate", "progress"): "a callback, called as given",
 }
 

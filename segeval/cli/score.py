@@ -63,8 +63,8 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
 @click.option("--pred-ids", type=click.Choice(["label", "train"]), default="label",
               show_default=True, help="cityscapes: predictions hold label ids (official) or "
               "train ids 0..18.")
-@click.option("--iiou/--no-iiou", default=True, show_default=True,
-              help="cityscapes: read the instanceIds files and score iIoU.")
+@click.option("--iiou/--no-iiou", default=True,
+              help="cityscapes: read the instanceIds files and score iIoU [default: on].")
 @click.option("--cityscapes-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="cityscapes: write the official script's result JSON "
               "(resultPixelLevelSemanticLabeling.json) too.")

@@ -96,3 +96,50 @@ def test_a_killed_worker_is_one_line_and_exit_1_not_a_hang(tmp_path: Path,
     assert len(lines) == 1 and "poison.png: the worker process scoring it died (killed by " \
         "signal 9, SIGKILL)" in lines[0], r.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+_SLOW_SCORE = """
+import os, sys, time
+import segeval.formats.semantic as semantic
+from segeval.cli import main
+read = semantic.read_label
+def slow(file, **kw):
+    with open(sys.argv[1], "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(30)
+    return read(file, **kw)
+semantic.read_label = slow
+main(["score", "--pred", sys.argv[2], "--gt", sys.argv[3], "--num-classes", "4", "-j", "2"])
+"""
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
+                                                    (signal.SIGINT, 130, "aborted")])
+def test_sigterm_and_sigint_stop_the_workers_without_a_traceback(tmp_path: Path, sig, code,
+                                                                 word) -> None:
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        gt = random_labels(rng, (20, 30), 4)
+        write_png(tmp_path / "gt" / f"im{i}.png", gt)
+        write_png(tmp_path / "pred" / f"im{i}.png", gt)
+    pids = tmp_path / "pids.txt"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SCORE, str(pids), str(tmp_path / "pred"),
+                             str(tmp_path / "gt")], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not pids.exists()
+                                           or len(pids.read_text().split()) < 2):
+        time.sleep(0.05)
+    workers = [int(p) for p in pids.read_text().split()]
+    assert len(workers) == 2 and proc.pid not in workers
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == code
+    assert stderr.strip() == f"segeval: {word}"  # (click starts a new line after a ^C)
+    time.sleep(0.5)
+    for pid in workers:  # the workers are gone (reaped by their parent, which waited for them)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -29,7 +29,6 @@ from segeval.core import metrics
 from segeval.core.confusion import (
     ConfusionMatrix,
     check_ignore_index,
-    check_num_classes,
     is_int,
 )
 from segeval.core.device import check_labels
@@ -101,7 +100,9 @@ def hf_mean_iou(
     :class:`~segeval.errors.SizeMismatchError` for a pair of different shapes (naming the
     image's index).
     """
-    c = check_num_classes(num_labels)
+    if not is_int(num_labels) or num_labels < 1:
+        raise bad_value("num_labels", "a positive integer", num_labels)
+    c = int(num_labels)
     ignore = check_ignore_index(ignore_index)
     if nan_to_num is not None and (isinstance(nan_to_num, bool) or
                                    not isinstance(nan_to_num, int | float | np.number)):

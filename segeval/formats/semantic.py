@@ -85,8 +85,8 @@ def _value_counts(a: np.ndarray) -> tuple[np.ndarray, Any]:
 def _lookup(a: np.ndarray, table: np.ndarray) -> np.ndarray:
     """``table[a]`` for an array whose values were checked to be indices of ``table``."""
     if a.dtype.kind == "u" and a.dtype.itemsize <= 2:
-        return table[a]
-    return table[a.astype(np.intp, copy=False)]
+        return np.take(table, a)  # faster than table[a]
+    return np.take(table, a.astype(np.intp, copy=False))
 
 
 def reduce_zero_label(gt: np.ndarray, num_classes: int, ignore_index: int, name: str

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -491,9 +492,12 @@ def _score_whole(subs: Sequence[Submission], plans: dict[int, Any], *, jobs: int
 
 def _waves(order: list[int]) -> list[list[int]]:
     """``order`` cut into as few waves of at most :data:`WAVE` as can be, of even sizes."""
-    count = max(1, math.ceil(len(order) / max(1, WAVE)))
-    size = math.ceil(len(order) / count)
-    return [order[a:a + size] for a in range(0, len(order), size)]
+    if not order:
+        return []
+    count = math.ceil(len(order) / max(1, WAVE))
+    size, extra = divmod(len(order), count)  # the first ``extra`` waves get one more
+    bounds = [k * size + min(k, extra) for k in range(count + 1)]
+    return [order[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def score_submissions(

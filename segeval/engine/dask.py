@@ -11,6 +11,10 @@ Workers read the files themselves, so they must see the same paths. The chunk re
 by a tree reduction on the cluster, adjacent pairs first, so the order of rows is kept and the
 result is bit-identical to the local engine. Dask re-runs the tasks of a worker that dies; an
 error raised by the kernel (a bad file) is re-raised here as the same exception, naming the file.
+
+A ``LocalCluster`` is started and closed with SIGINT blocked in the calling (main) thread, so
+its worker processes inherit SIGINT blocked: a Ctrl-C to the terminal's process group reaches
+only this process, which then closes the cluster cleanly (no worker prints a traceback).
 """
 
 from __future__ import annotations

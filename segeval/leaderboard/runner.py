@@ -660,10 +660,13 @@ def run_leaderboard(
     (``None``: no cache); ``max_bytes`` limits an archive's uncompressed size; ``resamples``,
     ``level`` and ``seed`` set the bootstrap; ``exclude`` lists folders of ``submissions`` that
     are not submissions (the report folder, when it lies there); ``jobs`` worker processes
-    (default all cores; 1: in this process); ``progress(done, total)`` counts ground-truth
-    images (whole submissions for COCO AP), ``on_start(total)`` is called before the work.
-    Raises :class:`~segeval.errors.SegevalError` only for the ground truth or the options; a
-    bad submission is a failed entry.
+    (default all cores; 1: one supervised worker, never this process); ``progress(done,
+    total)`` counts ground-truth images once per wave (whole submissions for COCO AP),
+    ``on_start(total)`` is called before the work. Each submission is written to ``cache`` as
+    soon as it is scored (a killed run resumes there); a damaged cache row is a warning and is
+    scored again. Submission names and error texts are :func:`visible` (a non-UTF-8 name is
+    scored under its escaped name). Raises :class:`~segeval.errors.SegevalError` only for the
+    ground truth or the options; a bad submission is a failed entry.
     """
     if not 0 < level < 1:
         raise UsageError(f"--level must be between 0 and 1, not {level}")

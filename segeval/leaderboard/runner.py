@@ -685,11 +685,15 @@ def run_leaderboard(
     subs = [_shown(open_submission(p, max_bytes)) for p in paths]
     seen: dict[str, Path] = {}
     for k, sub in enumerate(subs):
-        if sub.name in seen:
-            subs[k] = Submission(sub.name + ".zip" if sub.kind == "zip" else sub.name, sub.path,
-                                 sub.kind, error=visible(f"{sub.path}: same name as "
-                                                         f"{seen[sub.name]}"))
-        seen.setdefault(sub.name, sub.path)
+        if sub.name in seen:  # fails, under a name of its own (every entry has one)
+            name = base = sub.name + ".zip" if sub.kind == "zip" else sub.name
+            copy = 1
+            while name in seen:
+                copy += 1
+                name = f"{base} ({copy})"
+            subs[k] = Submission(name, sub.path, sub.kind, error=visible(
+                f"{sub.path}: same name as {seen[sub.name]}"))
+        seen.setdefault(subs[k].name, sub.path)
 
     def report(done: int, total: int) -> None:
         if done == 0 and on_start is not None:

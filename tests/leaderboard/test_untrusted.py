@@ -543,3 +543,22 @@ def test_ctrl_c_on_a_dask_local_score_prints_no_worker_traceback(tmp_path: Path)
             proc.wait()
     assert proc.returncode == 130
     assert "Traceback" not in stderr and stderr.strip() == "segeval: aborted", stderr
+
+
+def test_an_escaped_name_equal_to_another_name_fails_as_a_duplicate(tmp_path: Path) -> None:
+    """A folder literally named ``bad\\xff`` and one whose name has the byte 0xFF show the same
+    name: the second (in file-name order) fails as a duplicate, the first is ranked."""
+    gts = make_gt(tmp_path / "gt", 2)
+    subs = tmp_path / "subs"
+    make_submission(subs / "bad\\xff", gts, 0.8, 1)
+    make_submission(Path(os.fsdecode(os.fsencode(subs) + b"/bad\xff")), gts, 0.5, 2)
+    board = run_leaderboard(tmp_path / "gt", subs, "folder", num_classes=C, jobs=1,
+                            resamples=20)
+    [ranked] = board.ranked()
+    assert ranked["submission"] == "bad\\xff"
+    [failed] = [e for e in board.entries if e["status"] == "failed"]
+    assert failed["submission"] == "bad\\xff (2)"  # every entry has a name of its own
+    assert failed["error"] == f"{subs}/bad\\xff: same name as {subs}/bad\\xff"
+    assert len(board.outcomes) == 2
+    assert ranked["metrics"] == segeval.evaluate(subs / "bad\\xff", tmp_path / "gt", "folder",
+                                                 num_classes=C, jobs=1).to_dict()["metrics"]

@@ -179,24 +179,37 @@ def _row(g: np.ndarray, p: np.ndarray, spacing: tuple[float, ...], tolerance: fl
 
 def present_labels(volume: np.ndarray) -> set[int]:
     """The non-zero values of an integer volume."""
-    if volume.size == 0:
-        return set()
     if volume.dtype.kind in "ub" and volume.dtype.itemsize <= 2:
-        return {int(v) for v in np.flatnonzero(np.bincount(volume.ravel()))} - {0}
+        return set(_find(volume))
     return {int(v) for v in np.unique(volume)} - {0}
 
 
+def _find(volume: np.ndarray) -> dict[int, tuple[slice, ...]]:
+    """The bounding box of every non-zero value of a ``uint8``/``uint16``/``bool`` volume, by
+    value: one pass (``scipy.ndimage.find_objects``)."""
+    from scipy import ndimage
+
+    if volume.dtype == bool:
+        volume = volume.view(np.uint8)
+    top = 255 if volume.dtype.itemsize == 1 else 65535
+    return {k + 1: box for k, box in enumerate(ndimage.find_objects(volume, max_label=top))
+            if box is not None}
+
+
 def _boxes(volume: np.ndarray, labels: Sequence[int]) -> dict[int, tuple[slice, ...]]:
-    """The bounding box (slices) of each of ``labels`` that occurs in ``volume``: one pass
-    (``find_objects``) for small positive labels, else one comparison per label."""
+    """The bounding box (slices) of each of ``labels`` that occurs in ``volume``: one pass for
+    ``uint8``/``uint16`` volumes and small positive labels, else one comparison per label."""
     from scipy import ndimage
 
     if not labels:
         return {}
+    if volume.dtype.kind in "ub" and volume.dtype.itemsize <= 2:
+        found = _find(volume)
+        return {lab: found[lab] for lab in labels if lab in found}
     top = max(labels)
     if min(labels) > 0 and top <= 1 << 16 and volume.dtype.kind in "ui":
-        found = ndimage.find_objects(volume, max_label=top)
-        return {lab: found[lab - 1] for lab in labels if found[lab - 1] is not None}
+        boxes = ndimage.find_objects(volume, max_label=top)
+        return {lab: boxes[lab - 1] for lab in labels if boxes[lab - 1] is not None}
     out = {}
     for lab in labels:
         mask = volume == lab
@@ -232,10 +245,15 @@ def case_metrics(gt: np.ndarray, pred: np.ndarray | None, spacing: Sequence[floa
     spacing = tuple(float(s) for s in spacing)
     if pred is None:
         pred = np.zeros((1,) * gt.ndim, gt.dtype)
-    if labels is None:
-        labels = sorted(present_labels(gt) | present_labels(pred))
-    labels = tuple(int(v) for v in labels)
-    box_g, box_p = _boxes(gt, labels), _boxes(pred, labels)
+    small = gt.dtype.kind in "ub" and gt.dtype.itemsize <= 2 and pred.dtype == gt.dtype
+    if labels is None and small:  # the labels and their boxes from one pass over each volume
+        box_g, box_p = _find(gt), _find(pred)
+        labels = tuple(sorted(set(box_g) | set(box_p)))
+    else:
+        if labels is None:
+            labels = sorted(present_labels(gt) | present_labels(pred))
+        labels = tuple(int(v) for v in labels)
+        box_g, box_p = _boxes(gt, labels), _boxes(pred, labels)
     values = np.empty((len(labels), 7))
     for k, lab in enumerate(labels):
         boxes = [b for b in (box_g.get(lab), box_p.get(lab)) if b is not None]

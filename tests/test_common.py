@@ -16,6 +16,7 @@ cityscapes/instance   yes     any order (3)  no (1)  no (4)  no (5)
 coco (instance)       yes     one item (6)   yes (7) no (4)  no (5)
 coco-panoptic         yes     any order      yes     no (8)  yes
 cityscapes-panoptic   yes     any order      yes (9) no (8)  yes
+nifti                 yes     any order      no (10) no (10) no (11)
 ===================== ======= ============== ======= ======= =====
 
 engines
@@ -65,6 +66,11 @@ state
     not counted), so changing the prediction on VOID changes the counts.
 (9) The cityscapes-panoptic category table is the ground-truth JSON's own (the adapter never
     reads the label table), so its ids are names as for coco-panoptic.
+(10) nifti labels are values, not classes of a table: relabelling changes which rows exist
+    (checked in tests/formats/test_nifti.py), and there is no ignore label. Its per-image rows
+    are one per case *and label* (``rows=False`` here; tests/formats/test_nifti.py checks them).
+(11) :mod:`segeval.engine.state` has no medical task: a mean of per-case Dice is not a sum of
+    counts (the per-case rows are the statistics).
 """
 
 from __future__ import annotations
@@ -96,6 +102,7 @@ from segeval.formats.registry import ADAPTERS, get_adapter
 from segeval.formats.voc import CLASS_NAMES as VOC_CLASSES
 from tests.cityscapes_data import STUFF, scene
 from tests.conftest import random_labels, write_png
+from tests.medical_data import medical_cases, write_cases
 from tests.panoptic_data import CATEGORIES as PANOPTIC_CATEGORIES
 from tests.panoptic_data import PanopticImage, id2rgb, random_image, write_set
 
@@ -431,6 +438,8 @@ CASES = {c.id: c for c in [
                            [f"{c}_{i:06d}_{i:06d}" for i, c in
                             enumerate(["aachen", "bonn"] * (N // 2))]),
          write_cityscapes_panoptic),
+    Case("nifti", "nifti", None, functools.partial(medical_cases, 8, N), write_cases,
+         rows=False),
 ]}
 
 ANY_ORDER = [c for c in CASES if c != "coco"]

@@ -130,6 +130,11 @@ class MedicalResult:
     def num_cases(self) -> int:
         return len(self.cases)
 
+    @property
+    def num_images(self) -> int:
+        """The number of cases (the name every result has)."""
+        return len(self.cases)
+
     def case_rows(self) -> list[dict[str, Any]]:
         """One row per case and label: ``case, label`` and :data:`~segeval.core.surface.KEYS`
         (NaN: undefined, +inf kept)."""

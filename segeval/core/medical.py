@@ -151,7 +151,7 @@ class MedicalResult:
     def _per_class(self) -> list[dict[str, Any]]:
         out = []
         for j, lab in enumerate(self.labels):
-            row: dict[str, Any] = {"label": lab}
+            row: dict[str, Any] = {"label": lab, "name": str(lab)}
             for m in AVERAGED:
                 col = self.values[:, j, KEYS.index(m)]
                 mean, n, inf = mean_of(col)

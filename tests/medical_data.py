@@ -59,7 +59,7 @@ def write_nifti(path: Path, array: np.ndarray, spacing: Sequence[float],
     if affine is None:
         affine = np.diag([*spacing, *(1.0,) * (4 - len(spacing))])
     img = nib.Nifti1Image(array, affine)
-    img.header.set_zooms(tuple(spacing))
+    img.header.set_zooms((*spacing, *(1.0,) * (array.ndim - len(spacing))))
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(img, str(path))
 

@@ -9,8 +9,9 @@ Definitions (``docs/medical.md`` has them with the conventions for empty masks):
   its contour length in mm) is that of the marching-cubes triangles of its code, each
   triangle's area vector scaled by the spacing (the x0 component by ``s1 s2`` and so on).
 * **Distances** go from each surface element of one mask to the nearest surface element of the
-  other: exact Euclidean distances in mm (``scipy.ndimage.distance_transform_edt`` with
-  ``sampling=spacing`` on the corner grid), in both directions.
+  other: exact Euclidean distances in mm, in both directions, the numbers of
+  ``scipy.ndimage.distance_transform_edt(sampling=spacing)`` on the corner grid (what the
+  package computes).
 * ``hd95``: in each direction, the first distance (in increasing order) at which the
   cumulative area fraction reaches 0.95; the larger of the two. ``assd``: the mean of the two
   area-weighted mean distances. ``nsd`` (normalised surface Dice at ``tolerance`` mm): the
@@ -24,9 +25,12 @@ Definitions (``docs/medical.md`` has them with the conventions for empty masks):
 What makes it fast, for the same numbers: each label is cropped to the bounding box of both
 masks plus one voxel (every surface element lies inside it, so the distances are the same as
 on the whole volume); the bounding boxes of all labels come from one pass over each volume
-(``scipy.ndimage.find_objects``); the neighbourhood codes are three shifted sums of the
-cropped boolean mask (no convolution); the per-element sort is NumPy's, not Python's; no array
-the size of the whole volume is made per label.
+(the flat indices of its non-zero voxels, grouped by label); the neighbourhood codes are three
+shifted sums of the cropped boolean mask (no convolution); the distances are looked up only
+for surface elements (a k-d tree of the other surface's elements, queried for the elements
+not on it, the distance then computed from the integer offset exactly as the distance
+transform computes it) instead of a distance transform of the whole crop; the per-element
+sort is NumPy's, not Python's; no array the size of the whole volume is made per label.
 """
 
 from __future__ import annotations
@@ -141,17 +145,95 @@ def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing: tuple[float, ..
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(d_gt_to_pred, areas_gt, d_pred_to_gt, areas_pred)`` for two non-empty boolean masks
     that are zero on their border (a padded crop): each surface element's distance (mm) to the
-    other surface and its area (mm², 2-D: mm), in corner-grid order."""
-    from scipy import ndimage
-
+    nearest surface element of the other mask and its area (mm², 2-D: mm), in corner-grid
+    order."""
     table = element_areas(spacing)
     full = 255 if gt.ndim == 3 else 15
     code_g, code_p = corner_codes(gt), corner_codes(pred)
     surf_g = (code_g != 0) & (code_g != full)
     surf_p = (code_p != 0) & (code_p != full)
-    d_gp = ndimage.distance_transform_edt(~surf_p, sampling=spacing)[surf_g]
-    d_pg = ndimage.distance_transform_edt(~surf_g, sampling=spacing)[surf_p]
-    return d_gp, table[code_g[surf_g]], d_pg, table[code_p[surf_p]]
+    at_g, at_p = np.nonzero(surf_g), np.nonzero(surf_p)
+    d_gp = _nearest(at_g, surf_p, at_p, spacing)
+    d_pg = _nearest(at_p, surf_g, at_g, spacing)
+    return d_gp, table[code_g[at_g]], d_pg, table[code_p[at_p]]
+
+
+@functools.lru_cache(maxsize=64)
+def _shells(spacing: tuple[float, ...]) -> tuple[tuple[int, ...],
+                                                  list[tuple[float, np.ndarray]]]:
+    """The non-zero grid offsets within a reach of 1.5 times the largest spacing (mm), grouped
+    by their distance (as :func:`_offset_distances` computes it), nearest first: ``(margin per
+    axis, [(distance, offsets (k, ndim)), ...])``. Every offset of distance up to the reach is
+    in some group."""
+    reach = 1.5 * max(spacing)
+    margin = tuple(math.floor(reach / s) for s in spacing)
+    grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in margin], indexing="ij"),
+                    axis=-1).reshape(-1, len(spacing))
+    dist = _offset_distances(grid, spacing)
+    keep = (dist <= reach) & (dist > 0)
+    grid, dist = grid[keep], dist[keep]
+    order = np.argsort(dist, kind="stable")
+    grid, dist = grid[order], dist[order]
+    values, starts = np.unique(dist, return_index=True)
+    bounds = [*starts.tolist(), len(dist)]
+    groups = [(float(v), grid[bounds[k]:bounds[k + 1]]) for k, v in enumerate(values)]
+    return margin, groups
+
+
+def _offset_distances(offsets: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """The length (mm) of integer grid offsets ``(n, ndim)`` as
+    ``scipy.ndimage.distance_transform_edt(sampling=spacing)`` computes a distance: each offset
+    times its spacing, squared, added over the axes in order, square root."""
+    off = offsets.astype(np.float64)
+    d2 = (off[:, 0] * spacing[0]) ** 2
+    for axis in range(1, len(spacing)):
+        d2 += (off[:, axis] * spacing[axis]) ** 2
+    return np.sqrt(d2)
+
+
+def _nearest(points: tuple[np.ndarray, ...], target: np.ndarray,
+             targets: tuple[np.ndarray, ...], spacing: tuple[float, ...]) -> np.ndarray:
+    """The Euclidean distance (mm) from each of ``points`` (corner-grid indices, one array per
+    axis) to the nearest element of the boolean grid ``target`` (whose elements are
+    ``targets``), the number the distance transform gives (:func:`_offset_distances` of the
+    offset to the nearest target).
+
+    Near distances are found by looking at the offsets in order of distance (0, then the
+    nearest shell, ...) up to 1.5 voxels of the coarsest axis: the first shell that holds a
+    target gives the distance, exactly. Points with no target that near (few, for a
+    prediction near its ground truth) go to a k-d tree of all targets, and their distance is
+    computed from the integer offset to the target found."""
+    out = np.zeros(points[0].size)
+    margin, groups = _shells(spacing)
+    shape = tuple(n + 2 * m for n, m in zip(target.shape, margin, strict=True))
+    padded = np.zeros(shape, bool)
+    padded[tuple(slice(m, m + n) for m, n in zip(margin, target.shape, strict=True))] = target
+    flat = padded.ravel()
+    steps = np.array([st // padded.itemsize for st in padded.strides], np.int64)
+    where = np.zeros(points[0].size, np.int64)
+    for axis, p in enumerate(points):
+        where += (p.astype(np.int64) + margin[axis]) * steps[axis]
+    todo = np.flatnonzero(~flat[where])  # not itself a target: distance 0 otherwise
+    where = where[todo]
+    for distance, offsets in groups:
+        if not todo.size:
+            return out
+        hit = np.zeros(todo.size, bool)
+        for delta in (offsets @ steps).tolist():
+            hit |= flat[where + delta]
+        if hit.any():
+            out[todo[hit]] = distance
+            todo, where = todo[~hit], where[~hit]
+    if todo.size:
+        from scipy.spatial import cKDTree
+
+        scale = np.asarray(spacing, np.float64)
+        src = np.stack([p[todo] for p in points], axis=1)
+        dst = np.stack(targets, axis=1)
+        tree = cKDTree(dst * scale, balanced_tree=False, compact_nodes=False)
+        _, nearest = tree.query(src * scale)
+        out[todo] = _offset_distances(dst[nearest] - src, spacing)
+    return out
 
 
 def _row(g: np.ndarray, p: np.ndarray, spacing: tuple[float, ...], tolerance: float,
@@ -179,48 +261,39 @@ def _row(g: np.ndarray, p: np.ndarray, spacing: tuple[float, ...], tolerance: fl
 
 def present_labels(volume: np.ndarray) -> set[int]:
     """The non-zero values of an integer volume."""
-    if volume.dtype.kind in "ub" and volume.dtype.itemsize <= 2:
-        return set(_find(volume))
-    return {int(v) for v in np.unique(volume)} - {0}
+    return set(_find(volume))
 
 
 def _find(volume: np.ndarray) -> dict[int, tuple[slice, ...]]:
-    """The bounding box of every non-zero value of a ``uint8``/``uint16``/``bool`` volume, by
-    value: one pass (``scipy.ndimage.find_objects``)."""
-    from scipy import ndimage
-
+    """The bounding box (slices) of every non-zero value of an integer volume, by value, from
+    one pass over it: the flat indices of the non-zero voxels, grouped by value (the voxels of
+    a label are few next to the volume; the array is read in its memory order, C or
+    Fortran, without a copy)."""
     if volume.dtype == bool:
         volume = volume.view(np.uint8)
-    top = 255 if volume.dtype.itemsize == 1 else 65535
-    return {k + 1: box for k, box in enumerate(ndimage.find_objects(volume, max_label=top))
-            if box is not None}
-
-
-def _boxes(volume: np.ndarray, labels: Sequence[int]) -> dict[int, tuple[slice, ...]]:
-    """The bounding box (slices) of each of ``labels`` that occurs in ``volume``: one pass for
-    ``uint8``/``uint16`` volumes and small positive labels, else one comparison per label."""
-    from scipy import ndimage
-
-    if not labels:
+    if volume.flags.c_contiguous:
+        order = "C"
+    elif volume.flags.f_contiguous:
+        order = "F"
+    else:
+        volume, order = np.ascontiguousarray(volume), "C"
+    flat = volume.ravel(order=order)
+    index = np.flatnonzero(flat != 0)
+    if index.size == 0:
         return {}
-    if volume.dtype.kind in "ub" and volume.dtype.itemsize <= 2:
-        found = _find(volume)
-        return {lab: found[lab] for lab in labels if lab in found}
-    top = max(labels)
-    if min(labels) > 0 and top <= 1 << 16 and volume.dtype.kind in "ui":
-        boxes = ndimage.find_objects(volume, max_label=top)
-        return {lab: boxes[lab - 1] for lab in labels if boxes[lab - 1] is not None}
+    values = flat[index]
+    coords = np.unravel_index(index, volume.shape, order=order)
+    if values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+        labels = np.flatnonzero(np.bincount(values))
+    else:
+        labels = np.unique(values)
+    if labels.size == 1:
+        groups = [(int(labels[0]), slice(None))]
+    else:
+        groups = [(int(v), values == v) for v in labels]
     out = {}
-    for lab in labels:
-        mask = volume == lab
-        if not mask.any():
-            continue
-        box = []
-        for axis in range(volume.ndim):
-            other = tuple(a for a in range(volume.ndim) if a != axis)
-            hit = np.flatnonzero(mask.any(axis=other))
-            box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-        out[lab] = tuple(box)
+    for label, sel in groups:
+        out[label] = tuple(slice(int(c[sel].min()), int(c[sel].max()) + 1) for c in coords)
     return out
 
 
@@ -245,15 +318,10 @@ def case_metrics(gt: np.ndarray, pred: np.ndarray | None, spacing: Sequence[floa
     spacing = tuple(float(s) for s in spacing)
     if pred is None:
         pred = np.zeros((1,) * gt.ndim, gt.dtype)
-    small = gt.dtype.kind in "ub" and gt.dtype.itemsize <= 2 and pred.dtype == gt.dtype
-    if labels is None and small:  # the labels and their boxes from one pass over each volume
-        box_g, box_p = _find(gt), _find(pred)
-        labels = tuple(sorted(set(box_g) | set(box_p)))
-    else:
-        if labels is None:
-            labels = sorted(present_labels(gt) | present_labels(pred))
-        labels = tuple(int(v) for v in labels)
-        box_g, box_p = _boxes(gt, labels), _boxes(pred, labels)
+    box_g, box_p = _find(gt), _find(pred)  # every label's box, one pass over each volume
+    if labels is None:
+        labels = sorted(set(box_g) | set(box_p))
+    labels = tuple(int(v) for v in labels)
     values = np.empty((len(labels), 7))
     for k, lab in enumerate(labels):
         boxes = [b for b in (box_g.get(lab), box_p.get(lab)) if b is not None]

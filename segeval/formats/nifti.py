@@ -144,6 +144,7 @@ def reference(gt: Path, options: Options) -> MedicalReference:
                                f"found")
     if any(not f.member.lower().endswith(".png") for f in files.values()):
         require_nibabel()
+    import scipy.spatial  # noqa: F401  (loaded once here: forked workers inherit it)
     return MedicalReference("nifti", files, options.labels, float(options.nsd_tolerance),
                             options.spacing)
 
@@ -151,12 +152,22 @@ def reference(gt: Path, options: Options) -> MedicalReference:
 # ------------------------------------------------------------------------------ reading
 
 
-def _inflate(file: File, data: bytes) -> bytes:
-    """The bytes of a gzip-compressed NIfTI file, bounded by the size its header declares."""
+def _inflate(file: File, data: bytes) -> bytes | bytearray:
+    """The bytes of a gzip-compressed NIfTI file, bounded by the size its header declares:
+    libdeflate (the ``deflate`` package) where the gzip trailer announces that size, else
+    zlib, stopping after it."""
     d = zlib.decompressobj(wbits=31)
     try:
         head = d.decompress(data, 544)
         size = _declared_size(file, head)
+        announced = int.from_bytes(data[-4:], "little")  # ISIZE: the size mod 2**32
+        if size <= announced <= size + (1 << 20):
+            try:
+                import deflate
+
+                return deflate.gzip_decompress(data)
+            except Exception:  # several gzip members, or no deflate: zlib below
+                pass
         body = d.decompress(d.unconsumed_tail, max(1, size - len(head)))
     except zlib.error as e:
         raise FileFormatError(f"{file}: not a readable .nii.gz file ({e})") from None
@@ -270,7 +281,7 @@ def read_volume(file: File, spacing: tuple[float, ...] | None = None) -> Volume:
             orientation = tuple(str(c) for c in nib.aff2axcodes(img.affine))[:arr.ndim]
         except Exception:  # a degenerate affine says nothing about orientation
             orientation = None
-    return Volume(np.ascontiguousarray(arr), tuple(spacing), orientation)
+    return Volume(arr, tuple(spacing), orientation)
 
 
 # ------------------------------------------------------------------------------ scoring

@@ -282,18 +282,24 @@ def _find(volume: np.ndarray) -> dict[int, tuple[slice, ...]]:
     if index.size == 0:
         return {}
     values = flat[index]
-    coords = np.unravel_index(index, volume.shape, order=order)
     if values.dtype.kind == "u" and values.dtype.itemsize <= 2:
-        labels = np.flatnonzero(np.bincount(values))
+        seen = np.zeros(1 << (8 * values.dtype.itemsize), bool)
+        seen[values] = True
+        labels = np.flatnonzero(seen)
     else:
         labels = np.unique(values)
-    if labels.size == 1:
-        groups = [(int(labels[0]), slice(None))]
-    else:
-        groups = [(int(v), values == v) for v in labels]
+    axes = list(range(volume.ndim)) if order == "F" else list(range(volume.ndim))[::-1]
     out = {}
-    for label, sel in groups:
-        out[label] = tuple(slice(int(c[sel].min()), int(c[sel].max()) + 1) for c in coords)
+    for label in labels.tolist():
+        at = index if labels.size == 1 else index[values == label]
+        box: list[slice] = [slice(0)] * volume.ndim
+        step = 1
+        for axis in axes[:-1]:  # fastest-varying axes: coordinates from the flat indices
+            c = (at // step) % volume.shape[axis] if step > 1 else at % volume.shape[axis]
+            box[axis] = slice(int(c.min()), int(c.max()) + 1)
+            step *= volume.shape[axis]
+        box[axes[-1]] = slice(int(at[0] // step), int(at[-1] // step) + 1)  # sorted indices
+        out[int(label)] = tuple(box)
     return out
 
 

@@ -248,3 +248,30 @@ def test_bad_arguments_are_one_line_in_the_one_voice() -> None:
         surface_metrics(np.zeros((4, 5), np.uint8), a, (1.0, 1.0))
     with pytest.raises(InvalidParameterError, match=r"^The 'gt' parameter"):
         surface_metrics(a, np.zeros((2, 2, 2, 2), np.uint8), (1.0, 1.0))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("shape", [(17, 13, 11), (20, 9)])
+def test_label_boxes_in_either_memory_order(order: str, shape) -> None:
+    """The one-pass bounding boxes equal the boxes of each label's own mask, for C and
+    Fortran arrays (NIfTI volumes are Fortran) and for views that are neither."""
+    from segeval.core.surface import _find
+
+    rng = np.random.default_rng(len(shape))
+    v = np.zeros(shape, np.int16, order=order)
+    for label in (1, 5, -3, 300):
+        c = [int(rng.integers(0, s)) for s in shape]
+        v[tuple(slice(max(0, x - 3), x + 2) for x in c)] = label
+    for volume in (v, v[::-1], np.asfortranarray(v)[:, ::2]):
+        found = _find(volume)
+        for label in (1, 5, -3, 300):
+            mask = volume == label
+            want = []
+            for axis in range(volume.ndim):
+                hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(volume.ndim)
+                                                          if a != axis)))
+                want.append(slice(int(hit[0]), int(hit[-1]) + 1))
+            if mask.any():
+                assert found[label] == tuple(want), (label, found[label], want)
+            else:
+                assert label not in found

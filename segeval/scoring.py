@@ -152,6 +152,8 @@ def evaluate(
 def _int_list(value: Any) -> tuple[int, ...] | None:
     """``labels`` as a tuple (a ``"1,2,3"`` string split); a bad value is left to
     :class:`~segeval.formats.base.Options` to refuse in the one voice."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
+        value = value.tolist()
     if isinstance(value, str):
         try:
             return tuple(int(v) for v in value.split(",") if v.strip())
@@ -166,6 +168,8 @@ def _int_list(value: Any) -> tuple[int, ...] | None:
 
 def _float_list(value: Any) -> tuple[float, ...] | None:
     """``spacing`` as a tuple (a ``"0.8,0.8,2"`` string split)."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
+        value = value.tolist()
     if isinstance(value, str):
         try:
             return tuple(float(v) for v in value.split(","))

@@ -229,14 +229,15 @@ def _as_labels(file: File, arr: np.ndarray) -> np.ndarray:
     raise FileFormatError(f"{file}: label values out of range ({lo}..{hi})")
 
 
-def read_volume(file: File, spacing: tuple[float, ...] | None = None) -> Volume:
+def read_volume(file: File, spacing: tuple[float, ...] | None = None, decoder: str = "auto"
+                ) -> Volume:
     """Decode one label file (NIfTI or 2-D PNG) as a :class:`Volume`; ``spacing`` replaces
     the header's. One-line :class:`~segeval.errors.SegevalError` naming the file for
     anything that is not a 2-D or 3-D integer label volume with a positive spacing."""
     if file.member.lower().endswith(".png"):
         from segeval.formats.png import read_label
 
-        arr = read_label(file)
+        arr = read_label(file, decoder=decoder)  # type: ignore[arg-type]
         if spacing is not None and len(spacing) != 2:
             raise UsageError(f"{file}: a 2-D image, but spacing has {len(spacing)} values",
                              parameters=("spacing",))
@@ -294,11 +295,12 @@ class _Task:
     labels: tuple[int, ...] | None
     tolerance: float
     spacing: tuple[float, ...] | None
+    decoder: str = "auto"
 
 
 def load_gt(task: _Task, pair: Pair) -> Volume:
     """Decode a case's ground truth."""
-    return read_volume(pair.gt, task.spacing)
+    return read_volume(pair.gt, task.spacing, task.decoder)
 
 
 def check_pair(pair: Pair, gt: Volume, pred: Volume) -> None:
@@ -326,7 +328,7 @@ def score_with(task: _Task, pair: Pair, gt: Volume) -> tuple[CaseStats, None]:
 
     pred = None
     if pair.pred is not None:
-        pred_volume = read_volume(pair.pred, task.spacing)
+        pred_volume = read_volume(pair.pred, task.spacing, task.decoder)
         check_pair(pair, gt, pred_volume)
         pred = pred_volume.array
     labels, values = case_metrics(gt.array, pred, gt.spacing, task.labels, task.tolerance)
@@ -358,7 +360,7 @@ def plan(pred: Tree, ref: MedicalReference, options: Options) -> Plan:
     check_missing(pairs, options.missing, pred.root, what="prediction volume",
                   hint="score them as empty predictions", counted="are scored as empty",
                   extra=extra)
-    task = _Task(ref.labels, ref.tolerance, ref.spacing)
+    task = _Task(ref.labels, ref.tolerance, ref.spacing, options.decoder)
     settings = {**ref.settings(), "missing": options.missing}
     return Plan(
         format=ref.format, task=TASK, items=pairs,

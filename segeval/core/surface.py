@@ -48,6 +48,8 @@ from segeval.errors import bad_value
 KEYS = ("dice", "iou", "hd95", "assd", "nsd", "volume_gt", "volume_pred")
 #: The fraction of the surface area whose distance the robust Hausdorff distance reports.
 PERCENTILE = 0.95
+#: The most grid offsets looked at around a surface element before the k-d tree takes over.
+MAX_OFFSETS = 256
 
 # For each 3-D neighbourhood code c < 128 (code 255 - c has the same surface), the area vectors
 # of its marching-cubes triangles, each as three digits |component| x 8 (a unit cube's corner
@@ -161,10 +163,11 @@ def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing: tuple[float, ..
 @functools.lru_cache(maxsize=64)
 def _shells(spacing: tuple[float, ...]) -> tuple[tuple[int, ...],
                                                   list[tuple[float, np.ndarray]]]:
-    """The non-zero grid offsets within a reach of 1.5 times the largest spacing (mm), grouped
-    by their distance (as :func:`_offset_distances` computes it), nearest first: ``(margin per
-    axis, [(distance, offsets (k, ndim)), ...])``. Every offset of distance up to the reach is
-    in some group."""
+    """The non-zero grid offsets within a reach of 1.5 times the largest spacing (mm), at most
+    the nearest :data:`MAX_OFFSETS` (whole shells: a very anisotropic spacing would otherwise
+    give thousands), grouped by their distance (as :func:`_offset_distances` computes it),
+    nearest first: ``(margin per axis, [(distance, offsets (k, ndim)), ...])``. Every offset
+    not farther than the last group's distance is in some group."""
     reach = 1.5 * max(spacing)
     margin = tuple(math.floor(reach / s) for s in spacing)
     grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in margin], indexing="ij"),
@@ -176,7 +179,11 @@ def _shells(spacing: tuple[float, ...]) -> tuple[tuple[int, ...],
     grid, dist = grid[order], dist[order]
     values, starts = np.unique(dist, return_index=True)
     bounds = [*starts.tolist(), len(dist)]
-    groups = [(float(v), grid[bounds[k]:bounds[k + 1]]) for k, v in enumerate(values)]
+    groups = []
+    for k, v in enumerate(values):
+        if bounds[k + 1] > MAX_OFFSETS and groups:
+            break
+        groups.append((float(v), grid[bounds[k]:bounds[k + 1]]))
     return margin, groups
 
 

@@ -103,7 +103,8 @@ def test_random_blobs_with_anisotropic_spacing(seed: int) -> None:
                  deepmind(gt, pred, spacing, tol))
 
 
-@pytest.mark.parametrize("spacing", [(0.8, 0.8, 2.0), (1.0, 1.0, 1.0), (2.5, 0.6, 0.9)])
+@pytest.mark.parametrize("spacing", [(0.8, 0.8, 2.0), (1.0, 1.0, 1.0), (2.5, 0.6, 0.9),
+                                     (0.3, 0.3, 5.0)])
 def test_organs(spacing) -> None:
     rng = np.random.default_rng(11)
     gt, pred = organ_volumes(rng, (40, 36, 24), [(1, 9.0), (2, 5.0), (3, 2.5)])
@@ -112,6 +113,17 @@ def test_organs(spacing) -> None:
     for k, lab in enumerate(labels):
         ours = dict(zip(segeval.core.surface.KEYS, values[k], strict=True))
         assert_agree(ours, deepmind(gt == lab, pred == lab, spacing, 2.0))
+
+
+def test_far_apart_masks() -> None:
+    """Surfaces many voxels apart (every distance past the nearest shells: the k-d tree)."""
+    shape = (40, 30, 20)
+    gt = ellipsoid(shape, (8, 8, 6), (5, 4, 3)).astype(np.uint8)
+    pred = ellipsoid(shape, (30, 22, 14), (6, 5, 4)).astype(np.uint8)
+    pred[8, 8, 6] = 1  # one predicted voxel inside the ground truth
+    for spacing in ((1.0, 1.0, 1.0), (0.7, 1.9, 3.1)):
+        assert_agree(surface_metrics(pred, gt, spacing, tolerance=2.0),
+                     deepmind(gt, pred, spacing, 2.0))
 
 
 def test_thin_structures() -> None:

@@ -17,6 +17,7 @@ from segeval.cli.common import (
     IgnoreIndex,
     check_outputs,
     fail,
+    is_stdout,
     read_class_names,
     setup_logging,
     user_errors,
@@ -74,11 +75,12 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
               show_default=True, help="Where to count: cuda decodes on the CPU and counts on the "
               "GPU in batches (needs pip install segeval[gpu]); auto = cpu for files.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the full result as JSON.")
+              help="Write the full result as JSON (- for stdout).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-class table as CSV.")
+              help="Write the per-class table as CSV (- for stdout).")
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write one row per image (CSV, or JSON if the name ends in .json).")
+              help="Write one row per image (CSV, or JSON if the name ends in .json; - for "
+              "stdout, CSV).")
 @click.option("--task", type=click.Choice(["semantic", "panoptic", "instance"]), default=None,
               help="Which evaluation of the format [default: semantic; coco: instance].")
 @click.option("--backend", type=click.Choice(["pycocotools", "faster"]), default="pycocotools",
@@ -137,7 +139,8 @@ def _run_score(pred: Path, gt: Path, fmt: str, class_names: tuple[str, ...] | No
 def _report(result: Any, json_path: Path | None, csv_path: Path | None,
             per_image_path: Path | None, state_path: Path | None, quiet: bool,
             plots_dir: Path | None = None, cityscapes_json: Path | None = None) -> None:
-    """Write the requested files (all or none), then print the table unless ``quiet``."""
+    """Write the requested files (all or none), then print the table unless ``quiet``: on
+    stdout, or on stderr when a file goes to stdout (``--json -``)."""
     from segeval.report import render
 
     files: dict[Path, str | bytes] = {}
@@ -164,7 +167,7 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
             files[cityscapes_json] = official_json(result)
         render.write_files(files)
     if not quiet:
-        click.echo(render.table(result), nl=False)
+        click.echo(render.table(result), nl=False, err=any(is_stdout(p) for p in files))
 
 
 def _check_plots_dir(folder: Path) -> None:
@@ -180,9 +183,9 @@ def _check_plots_dir(folder: Path) -> None:
 @click.argument("states", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the merged result as JSON.")
+              help="Write the merged result as JSON (- for stdout).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the merged per-class table as CSV.")
+              help="Write the merged per-class table as CSV (- for stdout).")
 @click.option("--save-state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the merged statistics as one state file.")
 @click.option("--quiet", "-q", is_flag=True, help="No table on stdout.")

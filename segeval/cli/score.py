@@ -120,6 +120,8 @@ def score(pred: Path, gt: Path, format: str, json_path: Path | None, csv_path: P
     with user_errors():
         if plots_dir is not None:
             _check_plots_dir(plots_dir)
+        if state_path is not None:
+            _check_state_support(format, options.get("task"))
         result = _run_score(pred, gt, format, read_class_names(class_names), options,
                             per_image=per_image_path is not None, quiet=quiet)
     _report(result, json_path, csv_path, per_image_path, state_path, quiet, plots_dir=plots_dir,
@@ -168,6 +170,18 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
         render.write_files(files)
     if not quiet:
         click.echo(render.table(result), nl=False, err=any(is_stdout(p) for p in files))
+
+
+def _check_state_support(fmt: str, task: str | None) -> None:
+    """``score --save-state``: a usage error, before scoring, for a task whose statistics
+    cannot be saved and added (instance AP)."""
+    from segeval.engine.state import TASKS
+    from segeval.formats.registry import get_adapter
+
+    kind = get_adapter(fmt, task).TASK
+    if kind not in TASKS and f"{kind}/{fmt}" not in TASKS:
+        fail(f"--save-state: {kind} evaluation ({fmt}) has no saved state to merge (COCO-style "
+             f"AP is not a sum of per-image statistics); score all images in one run", 2)
 
 
 def _check_plots_dir(folder: Path) -> None:

@@ -142,13 +142,16 @@ def interval_chart(entries: list[dict[str, Any]], metric: str, level: float) -> 
     ax = fig.add_subplot()
     ys = list(range(len(ranked)))[::-1]
     values = [_num(e["metrics"][metric]) for e in ranked]
-    # the interval is drawn as it is: with few images a percentile interval need not
-    # contain the estimate (a resample that misses a rare class averages other classes)
+    # the interval is drawn as it is (with few images a percentile interval need not contain
+    # the estimate: a resample that misses a rare class averages other classes)
     ax.hlines(ys, [_num(e["ci"]["low"]) for e in ranked], [_num(e["ci"]["high"]) for e in ranked],
               color="#999999", linewidth=2)
     ax.plot(values, ys, "o", color="#4477aa", markersize=4)
     ax.set_yticks(ys, [f"{e['rank']}. {e['submission']}" for e in ranked], fontsize=7)
-    ax.set_xlabel(f"{metric} ({round(level * 100)} % bootstrap interval)")
+    methods = {str(e["ci"].get("method", "bootstrap")).split(" (")[0] for e in ranked
+               if e.get("ci")}
+    method = methods.pop() if len(methods) == 1 else "bootstrap"
+    ax.set_xlabel(f"{metric} ({round(level * 100)} % {method} interval)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

@@ -112,9 +112,10 @@ def _substitutions(spec: str) -> list[tuple[str, str]]:
 
 
 def _matches(expected: str, actual: str) -> bool:
-    """Line by line; an expected line ``...`` matches any lines, ``...`` in a line any text."""
+    """Line by line; an expected line ``...`` matches any lines, ``...`` in a line any text
+    (tabs printed are expanded as a terminal shows them, ``ls -C``'s)."""
     want = [line.rstrip() for line in expected.rstrip("\n").splitlines()]
-    got = [line.rstrip() for line in actual.rstrip("\n").splitlines()]
+    got = [line.expandtabs().rstrip() for line in actual.rstrip("\n").splitlines()]
 
     def line_ok(w: str, g: str) -> bool:
         return re.fullmatch(".*".join(re.escape(p) for p in w.split("...")), g) is not None
@@ -218,7 +219,8 @@ class Page:
                 test = doctest.DocTestParser().get_doctest(text, self.namespace, block.where,
                                                            block.page, block.line)
                 out = io.StringIO()
-                runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+                runner = doctest.DocTestRunner(
+                    optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
                 runner.run(test, out=out.write, clear_globs=False)
                 if runner.failures:
                     self.failures.append(f"{block.where}: doctest\n{out.getvalue()}")

@@ -259,3 +259,20 @@ def test_transcripts_are_matched_strictly() -> None:
     assert not _matches("a\nd\n", "a\nb\nd\n")
     assert not _matches("mIoU 0.5897", "mIoU 0.5898")
     assert _transcript("$ a \\\n  b\nout\n$ c\n") == [("a \\\n  b", "out"), ("c", "")]
+
+
+def test_cli_options_table_lists_every_option_and_format() -> None:
+    """docs/cli.md's table of ``segeval score`` options names every option and every format."""
+    from segeval.cli.score import score
+    from segeval.formats.registry import FORMATS
+
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = text[text.index("### Options"):text.index("### Example")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    flags = " ".join(line.split(" | ")[0] for line in rows)
+    for param in score.params:
+        for flag in param.opts:
+            assert f"`{flag}" in flags or f", {flag}" in flags or f"/ {flag}" in flags, flag
+    format_row = next(line for line in rows if line.startswith("| `--format "))
+    assert set(format_row.split(" | ")[0].strip("| `").split(" ", 1)[1].split("\\|")) == \
+        set(FORMATS)

@@ -151,7 +151,7 @@ def interval_chart(entries: list[dict[str, Any]], metric: str, level: float) -> 
     methods = {str(e["ci"].get("method", "bootstrap")).split(" (")[0] for e in ranked
                if e.get("ci")}
     method = methods.pop() if len(methods) == 1 else "bootstrap"
-    ax.set_xlabel(f"{metric} ({round(level * 100)} % {method} interval)")
+    ax.set_xlabel(f"{metric} ({round(level * 100)} % interval: {method})")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

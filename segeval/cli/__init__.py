@@ -14,9 +14,10 @@ import signal
 import sys
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from segeval import __version__
-from segeval.cli.common import fail
+from segeval.cli.common import fail, missing_extra
 from segeval.formats.registry import FORMATS
 
 __all__ = ["FORMATS", "cli", "main"]
@@ -42,7 +43,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: click's usage errors, too, are one line on stderr; Ctrl-C
-    and SIGTERM stop the workers and exit 130 / 143 without a traceback."""
+    and SIGTERM stop the workers and exit 130 / 143 without a traceback; bare ``segeval``
+    prints the help (exit 0); a missing optional dependency is one line naming the extra to
+    install (exit 2)."""
     terminated = False
 
     def on_term(signum: int, frame: object) -> None:
@@ -53,11 +56,19 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_term)
     try:
         code = cli.main(args=argv, prog_name="segeval", standalone_mode=False)
+    except NoArgsIsHelpError as e:  # bare ``segeval`` (or ``segeval model``): the help, exit 0
+        click.echo(e.ctx.get_help() if e.ctx else e.format_message())
+        sys.exit(0)
     except click.UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
         fail(e.format_message() + hint, e.exit_code)
     except click.ClickException as e:
         fail(e.format_message(), e.exit_code)
+    except ModuleNotFoundError as e:
+        extra = missing_extra(e)
+        if extra is None:
+            raise
+        fail(extra, 2)
     except (click.Abort, KeyboardInterrupt):
         click.echo("segeval: terminated" if terminated else "segeval: aborted", err=True)
         sys.exit(143 if terminated else 130)

@@ -73,14 +73,41 @@ class IgnoreIndex(click.ParamType):
             self.fail(f"{value!r} is not an integer or 'none'", param, ctx)
 
 
+#: Optional dependencies: the top-level module -> the extra that installs it.
+EXTRAS = {"dask": "dask", "distributed": "dask", "cupy": "gpu", "cupy_backends": "gpu",
+          "numba_cuda": "gpu", "matplotlib": "plot", "faster_coco_eval": "fast",
+          "nibabel": "medical"}
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The one-line message for an optional dependency that is not installed (``None`` when
+    ``error`` is about any other module): what is missing and the extra that installs it."""
+    name = (error.name or "").split(".")[0]
+    extra = EXTRAS.get(name)
+    if extra is None:
+        return None
+    return (f"this needs the optional package {name!r}, which is not installed: "
+            f"pip install 'segeval[{extra}]'")
+
+
 def check_outputs(*paths: Path | None) -> None:
-    """Usage errors for output paths, before any work: same file twice, no such folder."""
+    """Usage errors for output paths, before any work: same file twice (``-``, standard
+    output, counts as a file), no such folder, a folder where a file goes."""
     outputs = [p for p in paths if p is not None]
-    if len({p.resolve() for p in outputs}) < len(outputs):
-        fail("the output options must name different files", 2)
+    if len({p if is_stdout(p) else p.resolve() for p in outputs}) < len(outputs):
+        fail("the output options must name different files (at most one '-')", 2)
     for path in outputs:
+        if is_stdout(path):
+            continue
+        if path.is_dir():
+            fail(f"{path}: is a folder, not a file", 2)
         if not path.parent.is_dir():
             fail(f"{path}: the folder {path.parent} does not exist", 2)
+
+
+def is_stdout(path: Path | None) -> bool:
+    """``-`` as an output file: standard output."""
+    return path is not None and str(path) == "-"
 
 
 def read_class_names(path: Path | None) -> tuple[str, ...] | None:

@@ -56,7 +56,7 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
 def _summary(board: Any) -> str:
     from segeval.report.render import aligned, cell
 
-    level = f"{round(board.level * 100)}% CI"
+    level = f"{round(board.level * 100)}% CI ({'BCa' if board.ci == 'bca' else board.ci})"
     rows = [("rank", "submission", board.metric, level, "beats above")]
     for e in board.ranked():
         rows.append((str(e["rank"]), e["submission"], cell(e["metrics"][board.metric]),
@@ -87,6 +87,9 @@ def _summary(board: Any) -> str:
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Confidence level of the intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--ci", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,
+              help="Interval method: bias-corrected and accelerated bootstrap (as "
+              "scipy.stats.bootstrap), or the plain percentile bootstrap.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache "
               "(OUT/leaderboard-cache.sqlite).")
 @click.option("--plots/--no-plots", default=None, help="Draw plots (needs the [plot] "

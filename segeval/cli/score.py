@@ -17,6 +17,7 @@ from segeval.cli.common import (
     IgnoreIndex,
     check_outputs,
     fail,
+    is_stdout,
     read_class_names,
     setup_logging,
     user_errors,
@@ -85,11 +86,12 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
               show_default=True, help="Where to count: cuda decodes on the CPU and counts on the "
               "GPU in batches (needs pip install segeval[gpu]); auto = cpu for files.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the full result as JSON.")
+              help="Write the full result as JSON (- for stdout).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-class table as CSV.")
+              help="Write the per-class table as CSV (- for stdout).")
 @click.option("--per-image", "per_image_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write one row per image (CSV, or JSON if the name ends in .json).")
+              help="Write one row per image (CSV, or JSON if the name ends in .json; - for "
+              "stdout, CSV).")
 @click.option("--task", type=click.Choice(["semantic", "panoptic", "instance"]), default=None,
               help="Which evaluation of the format [default: semantic; coco: instance].")
 @click.option("--backend", type=click.Choice(["pycocotools", "faster"]), default="pycocotools",
@@ -131,6 +133,8 @@ def score(pred: Path, gt: Path, format: str, json_path: Path | None, csv_path: P
     with user_errors():
         if plots_dir is not None:
             _check_plots_dir(plots_dir)
+        if state_path is not None:
+            _check_state_support(format, options.get("task"))
         result = _run_score(pred, gt, format, read_class_names(class_names), options,
                             per_image=per_image_path is not None, quiet=quiet)
     _report(result, json_path, csv_path, per_image_path, state_path, quiet, plots_dir=plots_dir,
@@ -150,7 +154,8 @@ def _run_score(pred: Path, gt: Path, fmt: str, class_names: tuple[str, ...] | No
 def _report(result: Any, json_path: Path | None, csv_path: Path | None,
             per_image_path: Path | None, state_path: Path | None, quiet: bool,
             plots_dir: Path | None = None, cityscapes_json: Path | None = None) -> None:
-    """Write the requested files (all or none), then print the table unless ``quiet``."""
+    """Write the requested files (all or none), then print the table unless ``quiet``: on
+    stdout, or on stderr when a file goes to stdout (``--json -``)."""
     from segeval.report import render
 
     files: dict[Path, str | bytes] = {}
@@ -177,7 +182,19 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
             files[cityscapes_json] = official_json(result)
         render.write_files(files)
     if not quiet:
-        click.echo(render.table(result), nl=False)
+        click.echo(render.table(result), nl=False, err=any(is_stdout(p) for p in files))
+
+
+def _check_state_support(fmt: str, task: str | None) -> None:
+    """``score --save-state``: a usage error, before scoring, for a task whose statistics
+    cannot be saved and added (instance AP)."""
+    from segeval.engine.state import TASKS
+    from segeval.formats.registry import get_adapter
+
+    kind = get_adapter(fmt, task).TASK
+    if kind not in TASKS and f"{kind}/{fmt}" not in TASKS:
+        fail(f"--save-state: {kind} evaluation ({fmt}) has no saved state to merge (COCO-style "
+             f"AP is not a sum of per-image statistics); score all images in one run", 2)
 
 
 def _check_plots_dir(folder: Path) -> None:
@@ -193,9 +210,9 @@ def _check_plots_dir(folder: Path) -> None:
 @click.argument("states", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the merged result as JSON.")
+              help="Write the merged result as JSON (- for stdout).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the merged per-class table as CSV.")
+              help="Write the merged per-class table as CSV (- for stdout).")
 @click.option("--save-state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the merged statistics as one state file.")
 @click.option("--quiet", "-q", is_flag=True, help="No table on stdout.")

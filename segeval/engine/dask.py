@@ -95,10 +95,10 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
 def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
            progress: Callable[[int], Any] | None = None) -> tuple[Any, list[Any]]:
     """The Dask engine of :func:`segeval.engine.run`."""
-    from dask.distributed import as_completed
-
     items = plan.items
-    with client_for(scheduler or "dask-local", jobs) as client:
+    with client_for(scheduler or "dask-local", jobs) as client:  # checks dask is installed
+        from dask.distributed import as_completed
+
         workers = max(1, len(client.scheduler_info().get("workers", {})) or (jobs or 1))
         # a few tasks per worker, each big enough to amortise the overhead
         chunk_size = max(1, min(256, -(-len(items) // (workers * 4))))

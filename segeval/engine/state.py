@@ -62,6 +62,9 @@ def _task_module(task: str, where: str) -> Any:
 
 def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:
     """``(header, stats)`` of a saved state; :class:`DataError` naming the file if it is not one."""
+    if not _is_zip(path):
+        raise FileFormatError(f"{path}: not a segeval state file (not an .npz archive; "
+                              f"'segeval score --save-state' writes one)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             header = json.loads(str(npz["header"]))
@@ -88,13 +91,9 @@ def merge_states(paths: list[Path]) -> Any:
     num_images = first_header["num_images"] or 0
     for path in paths[1:]:
         header, stats = load_state(path)
-        for key in ("task", "format", "settings"):
-            if header[key] != first_header[key]:
-                raise DataError(
-                    f"{path}: {key} differs from {paths[0]} "
-                    f"({_short(header[key])} vs {_short(first_header[key])}); states of "
-                    f"different runs cannot be added"
-                )
+        for key, detail in _differences(header, first_header):
+            raise DataError(f"{path}: {key} differs from {paths[0]} ({detail}); states of "
+                            f"different runs cannot be added")
         total = total + stats
         num_images += header["num_images"] or 0
     module = _task_module(_key(first_header["task"], first_header["format"]), str(paths[0]))
@@ -102,6 +101,40 @@ def merge_states(paths: list[Path]) -> Any:
                                     num_images)
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _is_zip(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts as a zip archive (an ``.npz``) does; ``False`` if unreadable
+    as a file (``np.load`` then says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except FileNotFoundError:
+        return True  # load_state says "no such file"
+    except OSError:
+        return True
+
+
+def _differences(header: dict[str, Any], first: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(what, detail)`` for every entry of ``task``, ``format`` and ``settings`` that
+    differs between a state and the first one: ``("settings", "num_classes: 5 here, 4
+    there")``, both values whole, as JSON."""
+    out = []
+    for key in ("task", "format"):
+        if header.get(key) != first.get(key):
+            out.append((key, f"{json.dumps(header.get(key))} here, "
+                             f"{json.dumps(first.get(key))} there"))
+    ours, theirs = header.get("settings"), first.get("settings")
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        for k in sorted(set(ours) | set(theirs), key=str):
+            if ours.get(k, _ABSENT) != theirs.get(k, _ABSENT):
+                out.append(("settings", f"{k}: {_shown(ours, k)} here, {_shown(theirs, k)} "
+                                        f"there"))
+    elif ours != theirs:
+        out.append(("settings", f"{json.dumps(ours)} here, {json.dumps(theirs)} there"))
+    return out
+
+
+_ABSENT = object()
+
+
+def _shown(settings: dict[str, Any], key: str) -> str:
+    return json.dumps(settings[key]) if key in settings else "absent"

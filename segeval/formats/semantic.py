@@ -22,7 +22,7 @@ import numpy as np
 
 from segeval.core import metrics
 from segeval.core.confusion import ConfusionMatrix, InvalidPred, SemanticResult
-from segeval.errors import LabelError
+from segeval.errors import DataError, LabelError
 from segeval.formats.base import (
     File,
     Folder,
@@ -33,6 +33,7 @@ from segeval.formats.base import (
     check_missing,
     png_files,
     require_folder,
+    shown,
 )
 from segeval.formats.png import image_pixels, read_label
 
@@ -301,6 +302,21 @@ def _finish(task: _Task, fmt: str, num_images: int, total: ConfusionMatrix,
                         per_image=rows if task.per_image else None)
 
 
+def _refuse_jpeg(pred: Tree, prefix: str, absent: list[str]) -> None:
+    """:class:`~segeval.errors.DataError` when missing predictions were saved as JPEG: a lossy
+    format whose decoded values are not the labels written, so it is not read (and
+    ``--missing zero`` would silently score those images as all wrong)."""
+    if not absent:
+        return
+    jpegs = png_files(pred, suffixes=(".jpg", ".jpeg"), prefix=prefix)
+    found = [jpegs[name] for name in absent if name in jpegs]
+    if found:
+        raise DataError(f"{found[0]}: {len(found)} of the {len(absent)} missing predictions are "
+                        f"JPEG files ({shown([f.member for f in found])}); JPEG is lossy and "
+                        f"changes label values, so label maps are read from PNG only: save "
+                        f"the predictions as PNG")
+
+
 def semantic_plan(pred: Tree, ref: SemanticReference, options: Options, *,
                   prefix: str = "") -> Plan:
     """Pair ``ref``'s ground truth with the PNGs of ``pred`` that have the same key (the path
@@ -314,6 +330,7 @@ def semantic_plan(pred: Tree, ref: SemanticReference, options: Options, *,
     pred_files = png_files(pred, prefix=prefix)
     pairs = [Pair(name, gt, pred_files.get(name)) for name, gt in ref.gt.items()]
     extra = [p for name, p in pred_files.items() if name not in ref.gt]
+    _refuse_jpeg(pred, prefix, [p.name for p in pairs if p.pred is None])
     check_missing(pairs, options.missing, f"{pred.root}/{prefix}".rstrip("/"), extra=extra)
     task = _Task(ref.num_classes, ref.ignore_index, ref.class_names, options.absent,
                  options.per_image, options.decoder, ref.labels)

@@ -79,8 +79,10 @@ def _header(board: Leaderboard) -> str:
     task = TASKS[board.task]
     if not getattr(task, "intervals", True):
         return head + f"No intervals ({task.interval_method})."
+    from segeval.leaderboard.bootstrap import METHODS
+
     return head + (f"Intervals: "
-            f"{round(board.level * 100)} % percentile bootstrap over images ({board.resamples} "
+            f"{round(board.level * 100)} % {METHODS[board.ci]} ({board.resamples} "
             f"resamples, seed {board.seed}); 'beats above': the fraction of the same resamples "
             f"in which a submission scores higher than the one ranked just above it.")
 

@@ -586,6 +586,7 @@ class Leaderboard:
     outcomes: dict[str, SubmissionOutcome]
     winners: list[dict[str, Any]]
     evaluated: list[str] = field(default_factory=list)  # scored in this run (not from cache)
+    ci: str = "bca"  # the interval method (a key of bootstrap.METHODS)
 
     def ranked(self) -> list[dict[str, Any]]:
         return [e for e in self.entries if e["status"] == "ok"]
@@ -646,6 +647,7 @@ def run_leaderboard(
     resamples: int = bootstrap.DEFAULT_RESAMPLES,
     level: float = bootstrap.DEFAULT_LEVEL,
     seed: int = 0,
+    ci: str = bootstrap.DEFAULT_METHOD,
     exclude: Sequence[str | Path] = (),
     progress: Progress | None = None,
     on_start: Callable[[int], Any] | None = None,
@@ -658,20 +660,24 @@ def run_leaderboard(
     every submission is scored as ``segeval score`` scores a prediction folder. ``metric``
     ranks (default: the task's headline, mIoU); ``cache`` is a SQLite file of earlier results
     (``None``: no cache); ``max_bytes`` limits an archive's uncompressed size; ``resamples``,
-    ``level`` and ``seed`` set the bootstrap; ``exclude`` lists folders of ``submissions`` that
-    are not submissions (the report folder, when it lies there); ``jobs`` worker processes
-    (default all cores; 1: one supervised worker, never this process); ``progress(done,
-    total)`` counts ground-truth images once per wave (whole submissions for COCO AP),
-    ``on_start(total)`` is called before the work. Each submission is written to ``cache`` as
-    soon as it is scored (a killed run resumes there); a damaged cache row is a warning and is
-    scored again. Submission names and error texts are :func:`visible` (a non-UTF-8 name is
-    scored under its escaped name). Raises :class:`~segeval.errors.SegevalError` only for the
-    ground truth or the options; a bad submission is a failed entry.
+    ``level`` and ``seed`` set the bootstrap and ``ci`` its interval (``"bca"``, the default,
+    or ``"percentile"``: see :mod:`segeval.leaderboard.bootstrap`); ``exclude`` lists folders of
+    ``submissions`` that are not submissions (the report folder, when it lies there); ``jobs``
+    worker processes (default all cores; 1: one supervised worker, never this process);
+    ``progress(done, total)`` counts ground-truth images once per wave (whole submissions for
+    COCO AP), ``on_start(total)`` is called before the work. Each submission is written to
+    ``cache`` as soon as it is scored (a killed run resumes there); a damaged cache row is a
+    warning and is scored again. Submission names and error texts are :func:`visible` (a
+    non-UTF-8 name is scored under its escaped name). Raises
+    :class:`~segeval.errors.SegevalError` only for the ground truth or the options; a bad
+    submission is a failed entry.
     """
     if not 0 < level < 1:
         raise UsageError(f"--level must be between 0 and 1, not {level}")
     if resamples < 1:
         raise UsageError(f"--resamples must be at least 1, not {resamples}")
+    if ci not in bootstrap.METHODS:
+        raise UsageError(f"--ci must be one of {', '.join(bootstrap.METHODS)}, not {ci!r}")
     folder = Path(submissions)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such submissions folder")
@@ -733,7 +739,7 @@ def run_leaderboard(
         score_submissions(setup, todo, jobs=jobs, progress=report, on_outcome=keep)
     ordered = [outcomes[s.name] for s in subs]
     return _rank(the_task, setup.ref, format, metric, ordered, level, resamples, seed,
-                 evaluated=[s.name for s in todo])
+                 evaluated=[s.name for s in todo], ci=ci)
 
 
 def _shown(sub: Submission) -> Submission:
@@ -793,7 +799,8 @@ def damaged(setup: Setup, hit: CachedOutcome) -> str | None:
 
 
 def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOutcome],
-          level: float, resamples: int, seed: int, evaluated: list[str]) -> Leaderboard:
+          level: float, resamples: int, seed: int, evaluated: list[str],
+          ci: str = bootstrap.DEFAULT_METHOD) -> Leaderboard:
     ok = [o for o in ordered if o.status == "ok"]
     values = [_value(o.document, metric) for o in ok]  # type: ignore[arg-type]
     ranks = rank_entries([o.name for o in ok], values)
@@ -808,18 +815,22 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     entries: list[dict[str, Any]] = []
     for k, (o, r) in enumerate(zip(ok, ranks, strict=True)):
         if intervals:
-            low, high = bootstrap.percentile_interval(reps[:, k], level)
+            rows = np.asarray(o.rows, dtype=np.float64)
+            estimate = float(statistic(rows.sum(axis=0)[None, :])[0])
+            jack = bootstrap.jackknife(rows, statistic) if ci == "bca" else None
+            low, high = bootstrap.interval(ci, reps[:, k], estimate, jack, level)
             above = bootstrap.beats_fraction(reps[:, k], reps[:, k - 1]) if k and r else None
-            ci = {"metric": metric, "low": low, "high": high, "level": level,
-                  "resamples": resamples, "method": task.interval_method}
+            method = bootstrap.METHODS[ci].replace("images", getattr(task, "unit", "images"))
+            interval = {"metric": metric, "low": low, "high": high, "level": level,
+                        "resamples": resamples, "method": method}
         else:  # a task without intervals says why instead of making one up
             above = None
-            ci = {"metric": metric, "low": None, "high": None, "level": level,
-                  "resamples": 0, "method": task.interval_method}
+            interval = {"metric": metric, "low": None, "high": None, "level": level,
+                        "resamples": 0, "method": task.interval_method}
         entries.append({
             "submission": o.name, "status": "ok", "error": None, "rank": r,
             "metrics": o.document["metrics"],  # type: ignore[index]
-            "ci": ci,
+            "ci": interval,
             "beats_above": above,
         })
     for o in sorted((o for o in ordered if o.status != "ok"), key=lambda o: o.name):
@@ -832,4 +843,4 @@ def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOu
     winners = per_class_winners(ok, task.per_class_metric, class_names, task.class_has_gt)
     return Leaderboard(task.name, fmt, metric, level, resamples, seed, len(ref.names),
                        tuple(class_names), entries, {o.name: o for o in ordered}, winners,
-                       evaluated)
+                       evaluated, ci)

@@ -123,6 +123,7 @@ class MedicalTask:
     """
 
     name = "medical"
+    unit = "cases"  # what the bootstrap resamples
     metrics = ("dice", "iou", "nsd")
     default_metric = "dice"
     per_class_metric = "dice"
@@ -130,7 +131,7 @@ class MedicalTask:
     def __init__(self, labels: tuple[int, ...] | None = None) -> None:
         self.labels = labels
         self.intervals = labels is not None
-        self.interval_method = METHOD.replace("images", "cases") if self.intervals \
+        self.interval_method = METHOD.replace("images", self.unit) if self.intervals \
             else MEDICAL_NO_INTERVAL
 
     @classmethod

@@ -401,6 +401,10 @@ def load(path: str | os.PathLike[str]) -> tuple[UNet, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: no such model file")
+    with open(path, "rb") as f:
+        if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise FileFormatError(f"{path}: not a segeval model (not an .npz archive; "
+                                  f"'segeval model train' writes one)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

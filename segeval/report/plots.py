@@ -4,8 +4,8 @@ Every function takes JSON documents (``result.to_dict()``, leaderboard entries),
 result plots like a fresh one, and returns the PNG file's bytes. matplotlib is driven through
 its object interface (``Figure`` + the Agg canvas): no pyplot state, no display needed.
 
-* :func:`per_class_bars` -- per-class IoU, one horizontal bar per class; a class whose IoU is
-  undefined (NaN: absent from ground truth and prediction) is marked ``n/a``.
+* :func:`per_class_bars` -- per-class IoU, one horizontal bar per class that occurs; a class
+  absent from ground truth and prediction (IoU NaN) is left out, and the axis says how many.
 * :func:`confusion_heatmap` -- the confusion matrix normalised by ground-truth row (each row
   sums to 1 over the predicted classes, plus a ``none`` column for unassigned pixels when there
   are any); a class without ground-truth pixels is a blank row.
@@ -54,21 +54,39 @@ def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
+def occurring(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The rows of the classes that occur: ``key`` defined (not ``None`` / NaN) and, where the
+    row counts pixels (semantic), some ground-truth or predicted pixels."""
+    def occurs(r: dict[str, Any]) -> bool:
+        if math.isnan(_num(r.get(key))):
+            return False
+        if "gt_pixels" in r and "pred_pixels" in r:
+            return bool(r["gt_pixels"] or r["pred_pixels"])
+        return True
+
+    return [r for r in rows if occurs(r)]
+
+
 def per_class_bars(document: dict[str, Any], title: str = "", key: str = "iou") -> bytes:
-    """Horizontal bars of ``per_class[*][key]`` (IoU by default), classes top to bottom."""
-    rows = document["per_class"]
+    """Horizontal bars of ``per_class[*][key]`` (IoU by default), classes top to bottom: only
+    the classes that occur (see :func:`occurring`; the axis label says how many are left out),
+    so that 133 COCO panoptic categories with a handful present stay readable."""
+    rows = occurring(document["per_class"], key)
+    hidden = len(document["per_class"]) - len(rows)
     names = [str(r["name"]) for r in rows]
     values = [_num(r.get(key)) for r in rows]
-    fig = _figure(6.4, 1.0 + 0.25 * len(rows))
+    fig = _figure(6.4, 1.0 + 0.25 * max(1, len(rows)))
     ax = fig.add_subplot()
     ys = list(range(len(rows)))[::-1]
-    ax.barh(ys, [0.0 if math.isnan(v) else v for v in values], color="#4477aa")
+    ax.barh(ys, values, color="#4477aa")
     for y, v in zip(ys, values, strict=True):
-        ax.text(0.01 if math.isnan(v) else min(v, 0.88) + 0.01, y,
-                "n/a" if math.isnan(v) else f"{v:.3f}", va="center", fontsize=7)
+        ax.text(min(v, 0.88) + 0.01, y, f"{v:.3f}", va="center", fontsize=7)
     ax.set_yticks(ys, names, fontsize=7)
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"per-class {key.upper() if key == 'iou' else key}")
+    label = f"per-class {key.upper() if key in ('iou', 'pq') else key}"
+    if hidden:
+        label += f" ({hidden} classes that do not occur are not shown)"
+    ax.set_xlabel(label)
     metric = document.get("metrics", {}).get("miou")
     heading = title + (f"  (mIoU {metric:.4f})" if metric is not None and key == "iou" else "")
     ax.set_title(heading.strip(), fontsize=9)
@@ -124,13 +142,16 @@ def interval_chart(entries: list[dict[str, Any]], metric: str, level: float) -> 
     ax = fig.add_subplot()
     ys = list(range(len(ranked)))[::-1]
     values = [_num(e["metrics"][metric]) for e in ranked]
-    # the interval is drawn as it is: with few images a percentile interval need not
-    # contain the estimate (a resample that misses a rare class averages other classes)
+    # the interval is drawn as it is (with few images a percentile interval need not contain
+    # the estimate: a resample that misses a rare class averages other classes)
     ax.hlines(ys, [_num(e["ci"]["low"]) for e in ranked], [_num(e["ci"]["high"]) for e in ranked],
               color="#999999", linewidth=2)
     ax.plot(values, ys, "o", color="#4477aa", markersize=4)
     ax.set_yticks(ys, [f"{e['rank']}. {e['submission']}" for e in ranked], fontsize=7)
-    ax.set_xlabel(f"{metric} ({round(level * 100)} % bootstrap interval)")
+    methods = {str(e["ci"].get("method", "bootstrap")).split(" (")[0] for e in ranked
+               if e.get("ci")}
+    method = methods.pop() if len(methods) == 1 else "bootstrap"
+    ax.set_xlabel(f"{metric} ({round(level * 100)} % interval: {method})")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

@@ -1,13 +1,16 @@
 """Render a :class:`~segeval.SemanticResult` as a terminal table, JSON or CSV, and write files
-atomically (a temporary file in the same folder, then a rename: never half a report)."""
+atomically (a temporary file in the same folder, then a rename: never half a report; ``-`` is
+standard output)."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -209,39 +212,73 @@ def per_image_text(rows: list[dict[str, Any]], path: Path) -> str:
 
 
 def write_files(outputs: dict[Path, str | bytes]) -> None:
-    """Write every file, or none: all are rendered and staged first, then renamed into place.
+    """Write every file, or none: every target is checked, every regular file is staged (a
+    temporary file in its folder), special files are written, then the staged files are
+    renamed into place.
 
-    A path that is a symbolic link is written through to its target; a target that exists and is
-    not a regular file (``/dev/stdout``, a pipe) is written directly. New files get the usual
-    permissions (``0o666`` less the umask). Raises ``OSError`` with ``filename`` set to the path
-    the caller gave.
+    ``-`` is standard output (written with the special files). A path that is a symbolic link
+    to a regular file is written through to its target; a target that exists and is not a
+    regular file nor a folder (``/dev/stdout``, a pipe, ``/dev/full``) is written directly,
+    as it is named, so the all-or-nothing rule holds for regular files only: a failing
+    special file (a full device, a closed pipe) leaves every regular target untouched. A
+    folder where a file goes, or a missing folder, fails before anything is written. New
+    files get the usual permissions (``0o666`` less the umask). Raises ``OSError`` with
+    ``filename`` set to the path the caller gave.
     """
+    import stat
+
     umask = os.umask(0)
     os.umask(umask)
-    staged: list[tuple[str, Path, Path]] = []
+    regular: list[tuple[Path, Path, str | bytes]] = []
     direct: list[tuple[Path, str | bytes]] = []
+    for path, text in outputs.items():  # check every target before writing any
+        if str(path) == "-":
+            direct.append((path, text))
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        if mode is not None and stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+        if mode is not None and not stat.S_ISREG(mode):
+            direct.append((path, text))
+            continue
+        target = Path(os.path.realpath(path))
+        if not target.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, f"the folder {target.parent} does not exist",
+                                    str(path))
+        regular.append((path, target, text))
+    staged: list[tuple[str, Path, Path]] = []
     try:
-        for path, text in outputs.items():
-            target = Path(os.path.realpath(path))
-            if target.exists() and not target.is_file():
-                direct.append((target, text))
-                continue
+        for path, target, text in regular:
             try:
                 fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+                staged.append((tmp, target, path))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(_encoded(text))
+                os.chmod(tmp, 0o666 & ~umask)
             except OSError as e:
                 raise OSError(e.errno, e.strerror, str(path)) from None
-            staged.append((tmp, target, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(_encoded(text))
-            os.chmod(tmp, 0o666 & ~umask)
+        for path, text in direct:
+            try:
+                if str(path) == "-":
+                    sys.stdout.flush()
+                    sys.stdout.buffer.write(_encoded(text))
+                    sys.stdout.buffer.flush()
+                else:
+                    with open(path, "wb") as f:
+                        f.write(_encoded(text))
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, "standard output" if str(path) == "-"
+                              else str(path)) from None
         for tmp, target, path in staged:
             try:
                 os.replace(tmp, target)
             except OSError as e:
                 raise OSError(e.errno, e.strerror, str(path)) from None
-        for target, text in direct:
-            with open(target, "wb") as f:
-                f.write(_encoded(text))
     finally:
         for tmp, _, _ in staged:
             if os.path.exists(tmp):

@@ -38,7 +38,8 @@ def test_leaderboard_command(board_data, tmp_path: Path) -> None:
     r = run(*args)
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["rank", "submission", "miou", "95%", "CI", "beats", "above"]
+    assert lines[0].split() == ["rank", "submission", "miou", "95%", "CI", "(BCa)", "beats",
+                                "above"]
     assert lines[2].split()[:2] == ["1", "alpha"] and lines[5].split()[:2] == ["4", "delta"]
     assert "1 failed:" in r.stdout and "broken: " in r.stdout and "corrupt archive" in r.stdout
     for name in ("leaderboard.json", "leaderboard.csv", "leaderboard.md", "leaderboard.html",

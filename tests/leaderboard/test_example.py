@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -28,6 +29,10 @@ def test_worked_example(tmp_path: Path, monkeypatch) -> None:
                                  "--no-plots", "-j", "1"], catch_exceptions=False)
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == documented_output()
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    for e in (e for e in board if e["status"] == "ok"):  # BCa: honest intervals
+        assert e["ci"]["low"] <= e["metrics"]["miou"] <= e["ci"]["high"], e["submission"]
+        assert e["ci"]["method"].startswith("BCa bootstrap over images")
     baseline = (tmp_path / "board" / "submissions" / "baseline.json").read_text()
     r = CliRunner().invoke(cli, ["score", "--gt", str(REPO / "examples/voc/VOC2012"), "--format",
                                  "voc", "--pred", "subs/baseline", "--json", "b.json", "-q"])

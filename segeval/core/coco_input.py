@@ -21,47 +21,32 @@ What it hands to COCOeval, and how that differs from the input:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segeval.core import jsonio
 from segeval.core.rle import compressed_totals
-from segeval.errors import DataError, FileFormatError, MissingFileError
+from segeval.errors import DataError, FileFormatError
 
 _NUMBER = (int, float, np.integer, np.floating)
 
 
-def load_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; :class:`~segeval.errors.SegevalError` naming it when that fails."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path}: a folder where a JSON file is expected") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
-    return parse_json(data, str(path))
+def load_json(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Any:
+    """Parse a JSON file with the bounds of :func:`segeval.core.jsonio.read_json` (size,
+    nesting, number length); :class:`~segeval.errors.SegevalError` naming it when that fails."""
+    return jsonio.read_json(path, max_bytes=max_bytes)
 
 
-def parse_json(data: bytes, name: str) -> Any:
-    """Parse the bytes of a JSON file (read from ``name``: a file, a submission's member);
-    :class:`~segeval.errors.FileFormatError` naming it when they are not JSON text."""
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as e:
-        raise FileFormatError(f"{name}: not valid JSON ({e.msg} at line {e.lineno}, "
-                              f"column {e.colno})") from None
-    except UnicodeDecodeError:
-        raise FileFormatError(f"{name}: not a JSON text file") from None
+def parse_json(data: bytes, name: str, *, max_bytes: int | None = None) -> Any:
+    """Parse the bytes of a JSON file (read from ``name``: a file, a submission's member) with
+    the bounds of :func:`segeval.core.jsonio.parse_json`;
+    :class:`~segeval.errors.FileFormatError` naming it when they are not bounded JSON text."""
+    return jsonio.parse_json(data, name, max_bytes=max_bytes)
 
 
 @dataclass

@@ -46,6 +46,10 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
     except OSError as e:
         raise UsageError(f"scheduler {scheduler!r}: cannot connect ({e})",
                          parameters=("scheduler",)) from None
+    except (ValueError, TypeError) as e:  # distributed cannot parse it as an address
+        raise UsageError(f"scheduler {scheduler!r} is neither 'dask-local' nor a scheduler "
+                         f"address such as tcp://host:8786 ({' '.join(str(e).split())})",
+                         parameters=("scheduler",)) from None
     with client:
         yield client
 

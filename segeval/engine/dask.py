@@ -47,8 +47,9 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
         raise UsageError(f"scheduler {scheduler!r}: cannot connect ({e})",
                          parameters=("scheduler",)) from None
     except (ValueError, TypeError) as e:  # distributed cannot parse it as an address
-        raise UsageError(f"scheduler {scheduler!r} is neither 'dask-local' nor a scheduler "
-                         f"address such as tcp://host:8786 ({' '.join(str(e).split())})",
+        why = " ".join(str(e).split())
+        raise UsageError(f"scheduler {scheduler!r} is neither 'dask-local' nor the address of "
+                         f"a Dask cluster such as tcp://host:8786 ({why})",
                          parameters=("scheduler",)) from None
     with client:
         yield client

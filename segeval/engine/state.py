@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -61,9 +62,11 @@ def _task_module(task: str, where: str) -> Any:
     return importlib.import_module(TASKS[task])
 
 
-#: the most bytes a state member may unpack to (the header, an array): 4 GiB, what a
-#: 16384-class matrix (the most classes, :data:`segeval.core.confusion.MAX_CLASSES`) needs
-MAX_MEMBER_BYTES = 4 << 30
+#: the most bytes an array of a state may unpack to when its settings do not give its shape
+#: (Cityscapes' instance rows: 32 bytes an instance); one whose shape they give may unpack to
+#: its int64 counts and a header, no more
+MAX_MEMBER_BYTES = 1 << 30
+_NPY_HEADER = 4096
 #: the header's bound (a JSON document of settings: class names, a category table)
 MAX_HEADER_BYTES = 16 << 20
 #: every count of a state, and the sum of all the counts of the states merged, stay below this
@@ -159,11 +162,10 @@ def _load(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any, int]:
         if os.path.getsize(path) == 0:
             raise FileFormatError(f"{path}: an empty file, not a segeval state file")
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                limit = MAX_HEADER_BYTES if info.filename == "header.npy" else MAX_MEMBER_BYTES
-                if info.file_size > limit:
-                    raise FileFormatError(f"{path}: member {info.filename} unpacks to "
-                                          f"{info.file_size} bytes (at most {limit})")
+            sizes = {info.filename: info.file_size for info in zf.infolist()}
+        if sizes.get("header.npy", 0) > MAX_HEADER_BYTES:
+            raise FileFormatError(f"{path}: member header.npy unpacks to "
+                                  f"{sizes['header.npy']} bytes (at most {MAX_HEADER_BYTES})")
         with np.load(path, allow_pickle=False) as npz:
             text = npz["header"]
             if text.dtype.kind not in "SU" or text.ndim != 0:
@@ -171,12 +173,41 @@ def _load(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any, int]:
                                       f"string)")
             header = jsonio.parse_json(str(text), f"{path} (header)",
                                        max_bytes=MAX_HEADER_BYTES)
-            arrays = {k: npz[k] for k in npz.files if k != "header"}
+            key = _checked_header(path, header)
+            try:
+                shapes = _expected_shapes(key, header.get("settings"))
+            except ValueError as e:
+                raise FileFormatError(f"{path}: damaged state file ({e})") from None
+            names = [k for k in npz.files if k != "header"]
+            if shapes and sorted(names) != sorted(shapes):
+                raise FileFormatError(f"{path}: damaged state file (arrays {sorted(names)}, "
+                                      f"expected {sorted(shapes)})")
+            for name in names:  # what each may unpack to: its shape's int64 counts
+                shape = shapes.get(name)
+                limit = MAX_MEMBER_BYTES if shape is None or None in shape \
+                    else 8 * math.prod(shape) + _NPY_HEADER
+                if sizes.get(name + ".npy", 0) > limit:
+                    raise FileFormatError(f"{path}: member {name}.npy unpacks to "
+                                          f"{sizes[name + '.npy']} bytes (at most {limit})")
+            arrays = {k: npz[k] for k in names}
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise FileFormatError(f"{path}: not a segeval state file "
                               f"({' '.join(str(e).split())[:200]})") from None
+    module = _task_module(key, str(path))
+    try:
+        total = check_arrays(key, header.get("settings"), arrays)
+        stats = module.stats_from_state(header["settings"], arrays)
+    except (KeyError, ValueError, TypeError) as e:
+        raise FileFormatError(f"{path}: damaged state file "
+                              f"({' '.join(str(e).split())[:200]})") from None
+    return header, stats, total
+
+
+def _checked_header(path: str | os.PathLike[str], header: Any) -> str:
+    """The :data:`TASKS` key of a parsed header; :class:`FileFormatError` unless it is a
+    header of this schema with a task name and a ``num_images`` count."""
     if not isinstance(header, dict) or header.get("schema") != SCHEMA:
         raise FileFormatError(f"{path}: not a {SCHEMA} state file")
     num_images = header.get("num_images")
@@ -187,14 +218,8 @@ def _load(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any, int]:
                                                                   str | None):
         raise FileFormatError(f"{path}: damaged state file ('task' or 'format' is not a name)")
     key = _key(header["task"], header.get("format"))
-    module = _task_module(key, str(path))
-    try:
-        total = check_arrays(key, header.get("settings"), arrays)
-        stats = module.stats_from_state(header["settings"], arrays)
-    except (KeyError, ValueError, TypeError) as e:
-        raise FileFormatError(f"{path}: damaged state file "
-                              f"({' '.join(str(e).split())[:200]})") from None
-    return header, stats, total
+    _task_module(key, str(path))
+    return key
 
 
 def merge_states(paths: list[Path]) -> Any:

@@ -6,6 +6,15 @@ a mask of the wrong size silently never matches, an empty results list an ``Inde
 module checks everything first and raises a :class:`~segeval.errors.SegevalError` whose one
 line names the file, the annotation or result (its 0-based position in the list) and the image.
 
+pycocotools also trusts polygon coordinates: it rasterizes a polygon on its outline upsampled
+5 times in 32-bit integers, so a coordinate of 1e9 overflows them (a segfault) and one of 1e7
+costs 1.2 GB for a 300-byte file. So every polygon point must lie within one image size of its
+image (``-w <= x <= 2w``, ``-h <= y <= 2h``), the outline of one annotation may cost at most
+:data:`MAX_POLYGON_POINTS` points (some 200 MiB) and those of one file
+:data:`MAX_FILE_POLYGON_POINTS`, and polygons are refused on images of 2^31 pixels or more.
+An RLE's ``size`` must be its image's and its runs must add up to the image's pixels. JSON is
+read with the bounded reader :mod:`segeval.core.jsonio` (size, nesting, number length).
+
 What it hands to COCOeval, and how that differs from the input:
 
 * Ground truth: every annotation is a shallow copy; ``iscrowd`` defaults to 0 and a missing

@@ -131,15 +131,15 @@ def check_arrays(key: str, settings: Any, arrays: dict[str, np.ndarray]) -> int:
                                  "(2^62)")
             total += int(arr.sum(dtype=np.int64))  # exact: below 2^62 (and rounding) here
     if key == "panoptic":
-        from segeval.core.panoptic import _LO_BITS, FIXED_BITS, IOU_HI, IOU_LO, TP
+        from segeval.core.panoptic import TP, iou_sums_of
 
-        counts = arrays["counts"]
-        for c in range(counts.shape[1]):
-            tp = int(counts[TP, c])
-            iou = (int(counts[IOU_HI, c]) << _LO_BITS) + int(counts[IOU_LO, c])
-            if not tp << (FIXED_BITS - 1) <= iou <= tp << FIXED_BITS:
-                raise ValueError(f"category {c}: an IoU sum of {iou / (1 << FIXED_BITS):.6g} "
-                                 f"for {tp} true positives (each IoU is above 0.5, at most 1)")
+        counts = arrays["counts"].astype(np.int64)
+        tp, iou = counts[TP].astype(np.float64), iou_sums_of(counts)
+        wrong = np.flatnonzero((iou < tp / 2 * (1 - 1e-12)) | (iou > tp * (1 + 1e-12)))
+        if wrong.size:
+            c = int(wrong[0])
+            raise ValueError(f"category {c}: an IoU sum of {iou[c]:.6g} for {int(tp[c])} true "
+                             f"positives (each IoU is above 0.5, at most 1)")
     if key == "semantic/cityscapes":
         inst = arrays["instances"]
         if inst.size and (int(inst[:, 0].max()) >= 34 or (inst[:, 2] > inst[:, 1]).any()

@@ -227,15 +227,21 @@ def test_uint64_labels_are_shown_as_they_are() -> None:
         counts = count_pixels(np.array([[0, big, 1]], np.uint64),
                               np.array([[0, 1, 1]], np.uint64), 3, 255, kernel=kernel)
         assert counts.bad_pred_value == big
-        # the ignore index -1 is no uint64 label: 2^64 - 1 is a bad label, not ignored
+        # the ignore index is compared modulo 2^64: -1 is the label 2^64 - 1, as before
+        for ignore in (-1, (1 << 64) - 1):
+            counts = count_pixels(np.zeros((1, 4), np.uint64),
+                                  np.array([[0, (1 << 64) - 1, 7, big]], np.uint64), 3, ignore,
+                                  kernel=kernel)
+            assert (counts.bad_gt_count, counts.bad_gt_value) == (2, 7)
         counts = count_pixels(np.zeros((1, 3), np.uint64),
-                              np.array([[0, (1 << 64) - 1, 7]], np.uint64), 3, -1, kernel=kernel)
-        assert (counts.bad_gt_count, counts.bad_gt_value) == (2, 7)
+                              np.array([[0, (1 << 64) - 1, big]], np.uint64), 3, 1 << 64,
+                              kernel=kernel)  # 2^64 is no uint64: nothing is ignored
+        assert (counts.bad_gt_count, counts.bad_gt_value) == (2, big)
         counts = count_pixels(np.zeros((1, 3), np.uint64),
-                              np.array([[0, (1 << 64) - 1, 7]], np.uint64), 3, (1 << 64) - 1,
+                              np.array([[0, (1 << 64) - 1, 1]], np.uint64), 3, (1 << 64) - 1,
                               kernel=kernel)
-        assert (counts.bad_gt_count, counts.bad_gt_value) == (1, 7)
-        assert counts.table.sum() == 1
+        assert counts.bad_gt_count == 0
+        assert counts.table.sum() == 2
 
 
 def test_a_bool_is_not_an_ignore_index(folders: tuple[Path, Path]) -> None:

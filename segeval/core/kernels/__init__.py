@@ -209,13 +209,13 @@ _WRAP = 1 << 64
 def _count_uint64(pred: Any, gt: Any, num_classes: int, ignore_index: int | None,
                   kernel: str) -> PixelCounts:
     """:func:`count_pixels` of uint64 labels. The kernels read them as int64, where labels of
-    2^63 and more wrap negative: the ignore index is wrapped the same way (one that no uint64
-    equals is no ignore index at all), and a bad label that wrapped is reported as what it is,
-    the smallest bad value among the labels as they are."""
+    2^63 and more wrap negative. The ignore index is compared modulo 2^64 (-1 is the label
+    2^64 - 1, as the kernels have always read it; one outside ``[-2^63, 2^64)`` is no label
+    at all), and a bad label is reported as what it is: the smallest bad uint64 value."""
     ignore = ignore_index
     if gt.dtype == np.uint64 and ignore is not None:
-        ignore = None if not 0 <= ignore < _WRAP else ignore - _WRAP if ignore >= 1 << 63 \
-            else ignore
+        ignore = None if not -(1 << 63) <= ignore < _WRAP else \
+            ignore - _WRAP if ignore >= 1 << 63 else ignore
     counts = count_pixels(pred.astype(np.int64) if pred.dtype == np.uint64 else pred,
                           gt.astype(np.int64) if gt.dtype == np.uint64 else gt,
                           num_classes, ignore, kernel=kernel)
@@ -225,9 +225,8 @@ def _count_uint64(pred: Any, gt: Any, num_classes: int, ignore_index: int | None
         return counts
     # a label of 2^63 or more: find the smallest bad labels as they are (an error path)
     g = gt.reshape(-1)
-    no_ignore = ignore_index is None or (gt.dtype == np.uint64
-                                         and not 0 <= ignore_index < _WRAP)
-    counted = None if no_ignore else g != ignore_index
+    label = ignore % _WRAP if ignore is not None and gt.dtype == np.uint64 else ignore
+    counted = None if label is None else g != label
     in_range = (g >= 0) & (g < num_classes)
     keep = ~in_range if counted is None else ~in_range & counted
     if bad_gt is not None:

@@ -168,13 +168,14 @@ def _png(width: int, height: int, depth: int, color: int) -> bytes:
 
 
 def test_png_pillow_has_not_the_memory_to_decode(tmp_path: Path) -> None:
-    """A 68-byte 16-bit PNG of 9000 x 9000 (under Pillow's bomb limit): Pillow allocates 162 MB
-    before reading a pixel; under a 200 MB address-space limit that is a MemoryError."""
+    """A 68-byte 16-bit PNG of 9400 x 9400 (under Pillow's bomb limit): Pillow allocates 177 MB
+    before reading a pixel; under a 240 MiB address-space limit (a run needs about 120 MB)
+    that is a MemoryError."""
     for folder in ("gt", "pred"):
         (tmp_path / folder).mkdir()
-        (tmp_path / folder / "a.png").write_bytes(_png(9000, 9000, 16, 0))
+        (tmp_path / folder / "a.png").write_bytes(_png(9400, 9400, 16, 0))
     write_png(tmp_path / "small" / "a.png", np.zeros((5, 5), np.uint8))
-    limit = 200 << 20
+    limit = 240 << 20
 
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -192,7 +193,7 @@ def test_png_pillow_has_not_the_memory_to_decode(tmp_path: Path) -> None:
     assert good.returncode == 0, good.stderr  # the limit leaves room to score
     r = score("pred", "gt")
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.strip() == "segeval: error: gt/a.png: a PNG of 9000x9000 (width x height) " \
+    assert r.stderr.strip() == "segeval: error: gt/a.png: a PNG of 9400x9400 (width x height) " \
                                "that there is not the memory to decode"
 
 

@@ -21,11 +21,21 @@ def flag(parameter: str) -> str:
     return "--" + parameter.replace("_", "-")
 
 
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (a newline, a control character, a
+    surrogate that stands for a byte of a non-UTF-8 file name) written as Python's ``repr``
+    writes it (``\\n``, ``\\x1b``, ``\\udcff``); the rest, spaces included, as it is."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def fail(err: BaseException | str, code: int) -> NoReturn:
     """Print ``segeval: error: <one line>`` to stderr and exit with ``code``; a
-    :class:`~segeval.errors.SegevalError` says its parameters as flags."""
+    :class:`~segeval.errors.SegevalError` says its parameters as flags. The message is one
+    line whatever it quotes: its non-printable characters are escaped (:func:`escape`)."""
     message = err.message_for(flag) if hasattr(err, "message_for") else str(err)
-    click.echo(f"segeval: error: {message}", err=True)
+    click.echo(f"segeval: error: {escape(message)}", err=True)
     sys.exit(code)
 
 

@@ -6,6 +6,15 @@ a mask of the wrong size silently never matches, an empty results list an ``Inde
 module checks everything first and raises a :class:`~segeval.errors.SegevalError` whose one
 line names the file, the annotation or result (its 0-based position in the list) and the image.
 
+pycocotools also trusts polygon coordinates: it rasterizes a polygon on its outline upsampled
+5 times in 32-bit integers, so a coordinate of 1e9 overflows them (a segfault) and one of 1e7
+costs 1.2 GB for a 300-byte file. So every polygon point must lie within one image size of its
+image (``-w <= x <= 2w``, ``-h <= y <= 2h``), the outline of one annotation may cost at most
+:data:`MAX_POLYGON_POINTS` points (some 200 MiB) and those of one file
+:data:`MAX_FILE_POLYGON_POINTS`, and polygons are refused on images of 2^31 pixels or more.
+An RLE's ``size`` must be its image's and its runs must add up to the image's pixels. JSON is
+read with the bounded reader :mod:`segeval.core.jsonio` (size, nesting, number length).
+
 What it hands to COCOeval, and how that differs from the input:
 
 * Ground truth: every annotation is a shallow copy; ``iscrowd`` defaults to 0 and a missing
@@ -21,47 +30,32 @@ What it hands to COCOeval, and how that differs from the input:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segeval.core import jsonio
 from segeval.core.rle import compressed_totals
-from segeval.errors import DataError, FileFormatError, MissingFileError
+from segeval.errors import DataError, FileFormatError
 
 _NUMBER = (int, float, np.integer, np.floating)
 
 
-def load_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; :class:`~segeval.errors.SegevalError` naming it when that fails."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path}: a folder where a JSON file is expected") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
-    return parse_json(data, str(path))
+def load_json(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Any:
+    """Parse a JSON file with the bounds of :func:`segeval.core.jsonio.read_json` (size,
+    nesting, number length); :class:`~segeval.errors.SegevalError` naming it when that fails."""
+    return jsonio.read_json(path, max_bytes=max_bytes)
 
 
-def parse_json(data: bytes, name: str) -> Any:
-    """Parse the bytes of a JSON file (read from ``name``: a file, a submission's member);
-    :class:`~segeval.errors.FileFormatError` naming it when they are not JSON text."""
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as e:
-        raise FileFormatError(f"{name}: not valid JSON ({e.msg} at line {e.lineno}, "
-                              f"column {e.colno})") from None
-    except UnicodeDecodeError:
-        raise FileFormatError(f"{name}: not a JSON text file") from None
+def parse_json(data: bytes, name: str, *, max_bytes: int | None = None) -> Any:
+    """Parse the bytes of a JSON file (read from ``name``: a file, a submission's member) with
+    the bounds of :func:`segeval.core.jsonio.parse_json`;
+    :class:`~segeval.errors.FileFormatError` naming it when they are not bounded JSON text."""
+    return jsonio.parse_json(data, name, max_bytes=max_bytes)
 
 
 @dataclass
@@ -181,6 +175,7 @@ def _check_annotations(annotations: list[Any], sizes: dict[Any, tuple[int, int]]
     ids: set[Any] = set()
     renumber = False
     missing_area: list[int] = []
+    budget = [MAX_FILE_POLYGON_POINTS]
     for i, ann in enumerate(annotations):
         where = f"{name}: annotations[{i}]"
         if not isinstance(ann, Mapping):
@@ -201,7 +196,7 @@ def _check_annotations(annotations: list[Any], sizes: dict[Any, tuple[int, int]]
             raise DataError(f"{where}: 'iscrowd' must be 0 or 1, found {crowd!r}")
         if "segmentation" not in ann:
             raise DataError(f"{where} has no 'segmentation'")
-        counts = _check_segmentation(ann["segmentation"], sizes[iid], where)
+        counts = _check_segmentation(ann["segmentation"], sizes[iid], where, budget)
         if counts is not None:
             strings.append((i, counts))
         area = ann.get("area")
@@ -230,8 +225,10 @@ def _check_annotations(annotations: list[Any], sizes: dict[Any, tuple[int, int]]
     return out, renumber, len(missing_area)
 
 
-def _check_segmentation(seg: Any, size: tuple[int, int], where: str) -> Any:
-    """Check one segmentation; return its compressed ``counts`` (checked later) or ``None``."""
+def _check_segmentation(seg: Any, size: tuple[int, int], where: str,
+                        budget: list[int] | None = None) -> Any:
+    """Check one segmentation; return its compressed ``counts`` (checked later) or ``None``.
+    ``budget`` (one number, the outline points left for the file) is spent by polygons."""
     h, w = size
     if isinstance(seg, list):
         if not seg:
@@ -248,6 +245,7 @@ def _check_segmentation(seg: Any, size: tuple[int, int], where: str) -> Any:
             if xy.size < 6 or xy.size % 2:
                 raise DataError(f"{where}: malformed polygon {k}: {xy.size} coordinates (an "
                                 f"even number, at least 6 = three points, expected)")
+        _check_polygons(seg, h, w, where, budget)
         return None
     if type(seg) is not dict and not isinstance(seg, Mapping):
         raise DataError(f"{where}: 'segmentation' is {_type_name(seg)}, not polygons or RLE")
@@ -271,6 +269,53 @@ def _check_segmentation(seg: Any, size: tuple[int, int], where: str) -> Any:
         return counts
     raise DataError(f"{where}: malformed RLE: 'counts' is {_type_name(counts)}, not a string "
                     f"or a list of integers")
+
+
+#: pycocotools rasterizes a polygon on its outline upsampled 5 times: about 24 bytes for each
+#: of its ``sum(5 * max(|dx|, |dy|) + 1)`` outline points (edges in pixels). An annotation may
+#: have at most this many (some 200 MiB; a real outline has a few thousand) ...
+MAX_POLYGON_POINTS = 1 << 23
+#: ... and the polygons of a whole file at most this many (the masks they become are kept)
+MAX_FILE_POLYGON_POINTS = 1 << 28
+#: pycocotools computes a polygon pixel's position ``x * h + y`` in 32 bits and its upsampled
+#: coordinates in 31: polygons only on images of fewer pixels and shorter sides than these
+_POLYGON_PIXELS, _POLYGON_SIDE = 1 << 31, 1 << 27
+
+
+def _check_polygons(polygons: list[Any], h: int, w: int, where: str,
+                    budget: list[int] | None) -> None:
+    """Refuse polygons that pycocotools would rasterize out of bounds or at great cost: every
+    point within one image size of the image (``-w <= x <= 2w``, ``-h <= y <= 2h``), the
+    outline points of :data:`MAX_POLYGON_POINTS`, and the image small enough."""
+    if h * w >= _POLYGON_PIXELS or max(h, w) > _POLYGON_SIDE:
+        raise DataError(f"{where}: polygons on an image of {h}x{w} pixels, which pycocotools "
+                        f"cannot rasterize (fewer than 2^31 pixels and sides up to 2^27 are "
+                        f"needed; give the mask as RLE)")
+    points = 0
+    for k, poly in enumerate(polygons):
+        xy = np.asarray(poly, dtype=np.float64)
+        x, y = xy[0::2], xy[1::2]
+        outside = (x < -w) | (x > 2 * w) | (y < -h) | (y > 2 * h)
+        if outside.any():
+            j = int(np.argmax(outside))
+            raise DataError(f"{where}: polygon {k} has the point ({x[j]:.6g}, {y[j]:.6g}) far "
+                            f"outside the image of {h}x{w} (height x width): points must lie "
+                            f"within one image size of it, x in [{-w}, {2 * w}] and y in "
+                            f"[{-h}, {2 * h}]")
+        # as pycocotools: (int)(5 * v + 0.5), then max(|dx|, |dy|) + 1 points an edge
+        ix, iy = np.trunc(5 * x + 0.5), np.trunc(5 * y + 0.5)
+        points += int(np.maximum(np.abs(ix - np.roll(ix, -1)),
+                                 np.abs(iy - np.roll(iy, -1))).sum()) + x.size
+    if points > MAX_POLYGON_POINTS:
+        raise DataError(f"{where}: polygons with {points} outline points to rasterize (about "
+                        f"{points * 24 >> 20} MiB in pycocotools; at most {MAX_POLYGON_POINTS} "
+                        f"for one annotation)")
+    if budget is not None:
+        budget[0] -= points
+        if budget[0] < 0:
+            raise DataError(f"{where}: the polygons up to this one have more than "
+                            f"{MAX_FILE_POLYGON_POINTS} outline points to rasterize (the "
+                            f"bound for one file)")
 
 
 def _check_strings(strings: list[tuple[int, Any]], anns: Sequence[Mapping[str, Any]],
@@ -343,6 +388,7 @@ def check_results(results: Any, gt: GroundTruth, name: str = "results",
     out: list[dict[str, Any]] = []
     strings: list[tuple[int, Any]] = []
     converted = dropped = 0
+    budget = [MAX_FILE_POLYGON_POINTS]
     sizes, cats = gt.sizes, gt.category_names
     for i, r in enumerate(results):
         if type(r) is not dict and not isinstance(r, Mapping):
@@ -356,7 +402,8 @@ def check_results(results: Any, gt: GroundTruth, name: str = "results",
                 or "segmentation" not in r:
             _result_error(r, i, name, gt)
         seg = r["segmentation"]
-        counts = _check_segmentation(seg, sizes[iid], f"{name}: results[{i}] (image_id {iid})")
+        counts = _check_segmentation(seg, sizes[iid], f"{name}: results[{i}] (image_id {iid})",
+                                     budget)
         item = {"image_id": iid, "category_id": r["category_id"], "score": score,
                 "segmentation": seg}
         if counts is None:

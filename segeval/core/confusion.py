@@ -52,12 +52,25 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
+#: the most classes a confusion matrix may have: its ``C x C`` int64 counts then take 2 GiB
+#: (and each worker holds one); more is refused before anything is allocated
+MAX_CLASSES = 16384
+
+
 def check_num_classes(num_classes: Any) -> int:
     """``num_classes`` as an ``int``; :class:`~segeval.errors.InvalidParameterError` unless it
-    is a positive integer."""
+    is a positive integer of at most :data:`MAX_CLASSES` (the matrix needs ``C² x 8`` bytes)."""
     if not is_int(num_classes) or num_classes < 1:
         raise bad_value("num_classes", "a positive integer", num_classes)
+    if num_classes > MAX_CLASSES:
+        raise bad_value("num_classes", f"at most {MAX_CLASSES} (a confusion matrix of C classes "
+                        f"needs C x C x 8 bytes: {_gib(MAX_CLASSES)} for {MAX_CLASSES}, "
+                        f"{_gib(int(num_classes))} for {int(num_classes)})", num_classes)
     return int(num_classes)
+
+
+def _gib(c: int) -> str:
+    return f"{c * c * 8 / (1 << 30):.3g} GiB"
 
 
 def check_ignore_index(ignore_index: Any) -> int | None:

@@ -172,20 +172,22 @@ def segment_table(
         if sid == VOID:
             raise DataError(f"{name}: segment id 0 is VOID (unlabeled) and cannot be a segment")
         seen.add(sid)
-        pos = cat_index.get(cid) if isinstance(cid, int | np.integer) else None
+        pos = cat_index.get(cid) if isinstance(cid, int | np.integer) \
+            and not isinstance(cid, bool) else None
         if pos is None:
             raise DataError(f"{name}: segment {sid} has unknown category_id {cid!r}")
         ids[k], cat[k] = sid, pos
         if gt:
             iscrowd = s.get("iscrowd", 0)
-            if iscrowd not in (0, 1):
+            if isinstance(iscrowd, bool) or iscrowd not in (0, 1):
                 raise DataError(f"{name}: segment {sid} has iscrowd {iscrowd!r} (expected 0/1)")
             crowd[k] = iscrowd == 1
             area = s.get("area")
             if area is None:
                 has_area = False
             elif isinstance(area, bool) or not isinstance(area, int | np.integer | float) \
-                    or not math.isfinite(area) or area < 0 or area != int(area):
+                    or not math.isfinite(area) or area < 0 or area != int(area) \
+                    or area >= 1 << 62:
                 raise DataError(f"{name}: segment {sid} has area {area!r} (expected a pixel "
                                 f"count)")
             else:

@@ -88,6 +88,11 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
     except OSError as e:
         raise UsageError(f"scheduler {scheduler!r}: cannot connect ({e})",
                          parameters=("scheduler",)) from None
+    except (ValueError, TypeError) as e:  # distributed cannot parse it as an address
+        why = " ".join(str(e).split())
+        raise UsageError(f"scheduler {scheduler!r} is neither 'dask-local' nor the address of "
+                         f"a Dask cluster such as tcp://host:8786 ({why})",
+                         parameters=("scheduler",)) from None
     with client:
         yield client
 

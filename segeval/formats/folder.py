@@ -13,9 +13,10 @@ the mmseg way) the ground truth's 0 is not scored and every other label ``v`` is
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
+from segeval.core import jsonio
 from segeval.errors import DataError, MissingFileError, UsageError
 from segeval.formats.base import Folder, Options, Plan, Tree, png_files, require_folder
 from segeval.formats.semantic import OPTIONS as SEMANTIC_OPTIONS
@@ -25,19 +26,33 @@ TASK = "semantic"
 OPTIONS = SEMANTIC_OPTIONS | {"reduce_zero_label"}
 
 
+#: the most bytes a class-names file may have (1 MiB: ten thousand long names)
+MAX_CLASS_NAMES_BYTES = 1 << 20
+
+
 def read_class_names(path: Path) -> tuple[str, ...]:
-    """Class names from a JSON list, a JSON ``{"id": "name"}`` object, or one name a line."""
+    """Class names from a JSON list, a JSON ``{"id": "name"}`` object, or one name a line
+    (UTF-8 text; at most :data:`MAX_CLASS_NAMES_BYTES`). JSON is read with the bounded reader
+    :func:`segeval.core.jsonio.parse_json`; every failure is one
+    :class:`~segeval.errors.DataError` naming the file."""
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_CLASS_NAMES_BYTES:
+                raise DataError(f"{path}: a class-names file of more than "
+                                f"{MAX_CLASS_NAMES_BYTES >> 20} MiB")
+            raw = f.read(MAX_CLASS_NAMES_BYTES + 1)
     except OSError as e:
         raise MissingFileError(f"{path}: cannot read the class-names file ({e.strerror})") from None
-    if Path(path).suffix.lower() != ".json":
+    if path.suffix.lower() != ".json":
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: the class-names file is not UTF-8 text (byte "
+                            f"{e.start})") from None
         names = tuple(line.strip() for line in text.splitlines() if line.strip())
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: malformed JSON ({e})") from None
+        data = jsonio.parse_json(raw, str(path), max_bytes=MAX_CLASS_NAMES_BYTES)
         if isinstance(data, dict):
             try:
                 by_id = {int(k): str(v) for k, v in data.items()}
@@ -47,6 +62,10 @@ def read_class_names(path: Path) -> tuple[str, ...]:
                 raise DataError(f"{path}: class ids must be 0..{len(by_id) - 1} without gaps")
             names = tuple(by_id[i] for i in range(len(by_id)))
         elif isinstance(data, list):
+            if not all(isinstance(n, str | int | float) and not isinstance(n, bool)
+                       for n in data):
+                raise DataError(f"{path}: a JSON list of names holds something that is not a "
+                                f"name (a string or a number)")
             names = tuple(str(n) for n in data)
         else:
             raise DataError(f"{path}: expected a JSON list of names or an object id -> name")

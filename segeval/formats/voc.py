@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segeval.errors import MissingFileError, UsageError
+from segeval.errors import FileFormatError, MissingFileError, UsageError
 from segeval.formats.base import File, Folder, Options, Plan, Tree, png_files, require_folder
 from segeval.formats.semantic import OPTIONS, SemanticReference, semantic_plan
 
@@ -43,8 +43,12 @@ def voc_root(gt: Path) -> Path | None:
 
 def read_list(list_file: Path) -> list[str]:
     """The image ids of a VOC image list (``ImageSets/Segmentation/<split>.txt``)."""
-    with open(list_file, encoding="utf-8") as f:
-        return [line.split()[0] for line in f if line.strip()]
+    try:
+        with open(list_file, encoding="utf-8") as f:
+            return [line.split()[0] for line in f if line.strip()]
+    except UnicodeDecodeError as e:
+        raise FileFormatError(f"{list_file}: the image list is not UTF-8 text (byte "
+                              f"{e.start})") from None
 
 
 def reference(gt: Path, options: Options) -> SemanticReference:

@@ -196,7 +196,7 @@ def _resize(pset):
     (_resize, r"pred/2\.png: shape \(2, 2\) does not match the ground truth .*gt/2\.png"),
     (lambda p: edit_json(p[1], lambda d: d["annotations"][1]["segments_info"].pop(0)),
      r"gt/2\.png: segment id \d+ is in the PNG but not in the ground-truth segments_info"),
-    (lambda p: p[0].write_text("{not json"), r"pred\.json: not a valid JSON file"),
+    (lambda p: p[0].write_text("{not json"), r"pred\.json: not valid JSON"),
     (lambda p: edit_json(p[1], lambda d: d.pop("categories")), r"gt\.json: no 'categories'"),
     (lambda p: edit_json(p[1], lambda d: [s.pop("area") for s in
                                           d["annotations"][0]["segments_info"]]),

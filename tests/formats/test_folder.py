@@ -50,7 +50,7 @@ def test_class_names_files(tmp_path: Path, name: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[1, 2", "malformed JSON"),
+    ("[1, 2", "not valid JSON"),
     ('{"0": "a", "2": "b"}', "without gaps"),
     ('{"x": "a"}', "keys must be class ids"),
     ("3", "expected a JSON list"),

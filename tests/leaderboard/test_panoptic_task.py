@@ -185,7 +185,7 @@ def damage(subs: Path) -> dict[str, str]:
     (copy("twojson") / "other.json").write_text("{}")
     expect["twojson"] = "2 .json files"
     (copy("badjson") / "pred.json").write_text("{not json")
-    expect["badjson"] = "pred.json: not a valid JSON file"
+    expect["badjson"] = "pred.json: not valid JSON"
     (copy("nopng") / "pred" / "3.png").unlink()
     expect["nopng"] = "3.png: no such file (the PNG of image 3"
     extra = dict(doc, annotations=doc["annotations"] + [dict(doc["annotations"][0],

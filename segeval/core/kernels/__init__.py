@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -179,6 +179,8 @@ def count_pixels(
     ``kernel`` is ``"auto"`` (:func:`use_compiled` picks ``"jit"`` or ``"reference"``),
     ``"reference"``, ``"jit"`` or ``"cuda"``. CuPy arrays always go to ``"cuda"``.
     """
+    if gt.dtype == np.uint64 or pred.dtype == np.uint64:
+        return _count_uint64(pred, gt, num_classes, ignore_index, kernel)
     if kernel == "cuda" or type(gt).__module__.startswith("cupy"):
         try:
             from segeval.core.kernels.cuda import count_pixels_cuda
@@ -199,3 +201,38 @@ def count_pixels(
     from segeval.errors import bad_value
 
     raise bad_value("kernel", "'auto', 'reference', 'jit' or 'cuda'", kernel)
+
+
+_WRAP = 1 << 64
+
+
+def _count_uint64(pred: Any, gt: Any, num_classes: int, ignore_index: int | None,
+                  kernel: str) -> PixelCounts:
+    """:func:`count_pixels` of uint64 labels. The kernels read them as int64, where labels of
+    2^63 and more wrap negative. The ignore index is compared modulo 2^64 (-1 is the label
+    2^64 - 1, as the kernels have always read it; one outside ``[-2^63, 2^64)`` is no label
+    at all), and a bad label is reported as what it is: the smallest bad uint64 value."""
+    ignore = ignore_index
+    if gt.dtype == np.uint64 and ignore is not None:
+        ignore = None if not -(1 << 63) <= ignore < _WRAP else \
+            ignore - _WRAP if ignore >= 1 << 63 else ignore
+    counts = count_pixels(pred.astype(np.int64) if pred.dtype == np.uint64 else pred,
+                          gt.astype(np.int64) if gt.dtype == np.uint64 else gt,
+                          num_classes, ignore, kernel=kernel)
+    bad_gt, bad_pred = counts.bad_gt_value, counts.bad_pred_value
+    if not ((bad_gt is not None and bad_gt < 0 and gt.dtype == np.uint64)
+            or (bad_pred is not None and bad_pred < 0 and pred.dtype == np.uint64)):
+        return counts
+    # a label of 2^63 or more: find the smallest bad labels as they are (an error path)
+    g = gt.reshape(-1)
+    label = ignore % _WRAP if ignore is not None and gt.dtype == np.uint64 else ignore
+    counted = None if label is None else g != label
+    in_range = (g >= 0) & (g < num_classes)
+    keep = ~in_range if counted is None else ~in_range & counted
+    if bad_gt is not None:
+        bad_gt = int(g[keep].min())
+    if bad_pred is not None:
+        valid = in_range if counted is None else in_range & counted
+        p = pred.reshape(-1)[valid]
+        bad_pred = int(p[(p < 0) | (p >= num_classes)].min())
+    return counts._replace(bad_gt_value=bad_gt, bad_pred_value=bad_pred)

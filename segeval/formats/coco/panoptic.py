@@ -40,7 +40,6 @@ workers, and memory does not grow with the number of images.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from segeval.core import panoptic
+from segeval.core import jsonio, panoptic
 from segeval.core.panoptic import Category, PanopticResult, PanopticStats, Segments
 from segeval.errors import DataError, FileFormatError, MissingFileError, UsageError
 from segeval.formats.base import File, Folder, Options, Plan, Tree, shown
@@ -67,29 +66,24 @@ OPTIONS = frozenset({"gt_folder", "pred_folder", "missing"})
 
 
 def parse_json(data: bytes, name: str) -> dict[str, Any]:
-    """A COCO panoptic JSON object from the bytes of the file ``name``."""
-    try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FileFormatError(f"{name}: not a valid JSON file ({e})") from None
+    """A COCO panoptic JSON object from the bytes of the file ``name`` (read within the bounds
+    of :func:`segeval.core.jsonio.parse_json`: nesting, number length, size)."""
+    return _panoptic_doc(jsonio.parse_json(data, name), name)
+
+
+def _panoptic_doc(doc: Any, name: object) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
         raise FileFormatError(f"{name}: not a COCO panoptic JSON (no 'annotations' list)")
     return doc
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
-    """A COCO panoptic JSON object from ``path``; one-line errors for a missing or malformed
-    file (``what``: "ground truth", "prediction")."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file ({what})") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: a folder where the {what} JSON file is expected") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
-    return parse_json(data, str(path))
+    """A COCO panoptic JSON object from ``path`` (``what``: "ground truth", "prediction"), read
+    with :func:`segeval.core.jsonio.read_json`; one-line errors for a missing, oversized or
+    malformed file."""
+    if Path(path).is_dir():
+        raise UsageError(f"{path}: a folder where the {what} JSON file is expected")
+    return _panoptic_doc(jsonio.read_json(path, what=f"{what} JSON"), path)
 
 
 def png_folder(json_path: Path, folder: Path | None, parameter: str) -> Path:

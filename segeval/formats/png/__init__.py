@@ -381,8 +381,10 @@ def _decode_pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
 
     from PIL import Image, UnidentifiedImageError
 
+    size = None
     try:
         with Image.open(io.BytesIO(data)) as img:
+            size = img.size
             img.load()
             mode = img.mode
             if mode in ("RGB", "RGBA") and panoptic:
@@ -401,6 +403,10 @@ def _decode_pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
             arr = np.asarray(img)
     except Image.DecompressionBombError as e:
         raise FileFormatError(f"{name}: over the decompression-bomb limit ({e})") from None
+    except MemoryError:  # the header's size is more than this process may allocate
+        shape = f"{size[0]}x{size[1]} (width x height) " if size else ""
+        raise FileFormatError(f"{name}: a PNG of {shape}that there is not the memory to "
+                              f"decode") from None
     except (OSError, SyntaxError, ValueError, zlib.error, UnidentifiedImageError) as e:
         raise FileFormatError(f"{name}: corrupt PNG ({e})") from None
     return arr.astype(_INDEX_MODES[mode], copy=False)

@@ -38,6 +38,7 @@ def evaluate(
     decoder: Literal["auto", "fast", "pillow"] = "auto",
     device: Literal["auto", "cpu", "cuda"] = "auto",
     per_image: bool = False,
+    ap: Literal["cityscapes", "coco"] | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
@@ -89,6 +90,10 @@ def evaluate(
         the CPU; extra ``[gpu]``); ``"auto"`` and ``"cpu"`` count on the CPU.
     per_image
         Fill ``result.per_image`` with one row per image (not for instance AP).
+    ap
+        cityscapes ``task="instance"``: ``"cityscapes"`` (``None``, the default: the official
+        ``evalInstanceLevelSemanticLabeling`` AP and AP50) or ``"coco"`` (COCO mask AP, as
+        detectron2 reports it); see ``docs/instance.md``.
     jobs
         Worker processes (default: all cores; 1: in this process).
     scheduler
@@ -98,7 +103,8 @@ def evaluate(
         ``progress(done, total)``, called before the work (done 0) and as items finish.
 
     Returns the format's result (:class:`~segeval.SemanticResult`, a Cityscapes result,
-    :class:`~segeval.PanopticResult` or :class:`~segeval.InstanceResult`). Raises
+    :class:`~segeval.PanopticResult`, :class:`~segeval.InstanceResult` or, for the cityscapes
+    instance task, :class:`~segeval.core.cityscapes_ap.CityscapesAPResult`). Raises
     :class:`~segeval.errors.SegevalError` with one line naming the file or the parameter.
 
     Example (the bundled example data, from the repository root)::
@@ -124,7 +130,7 @@ def evaluate(
         gt_folder=None if gt_folder is None else Path(gt_folder),
         pred_folder=None if pred_folder is None else Path(pred_folder),
         pred_ids=pred_ids, iiou=iiou, backend=backend, keep_bbox=keep_bbox, decoder=decoder,
-        device=device, per_image=per_image,
+        device=device, per_image=per_image, ap=ap,
     )
     engine_name(scheduler, device)  # a bad scheduler / device is refused before any reading
     adapter = get_adapter(format, task)

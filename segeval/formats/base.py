@@ -77,6 +77,7 @@ class Options:
     decoder: Decoder = "auto"
     device: Device = "auto"
     per_image: bool = False
+    ap: Literal["cityscapes", "coco"] | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -115,6 +116,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "pred_ids": ("label", "train"), "backend": ("pycocotools", "faster"),
     "decoder": ("auto", "fast", "pillow"), "device": ("auto", "cpu", "cuda"),
     "iiou": (True, False), "keep_bbox": (True, False), "per_image": (True, False),
+    "ap": (None, "cityscapes", "coco"),
 }
 
 

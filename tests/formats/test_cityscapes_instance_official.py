@@ -66,10 +66,10 @@ def _numpy_shims() -> Iterator[None]:
             del np.in1d  # type: ignore[attr-defined]
 
 
-def run_official(root: Path) -> dict:
+def run_official(root: Path, distances: bool = False) -> dict:
     """The official evaluation of ``root/results`` against ``root/gtFine/val``, with a fresh
     ground-truth cache; returns its result dictionary (what it writes as JSON), and leaves the
-    exported file at ``root/official.json``."""
+    exported file at ``root/official.json``. ``distances``: its ``distanceAvailable`` switch."""
     args = ev.args
     work = root / "official_work"
     work.mkdir(exist_ok=True)
@@ -81,7 +81,7 @@ def run_official(root: Path) -> dict:
     args.predictionWalk = None
     args.quiet = True
     args.JSONOutput = True
-    args.distanceAvailable = False
+    args.distanceAvailable = distances
     gts = sorted(str(p) for p in (root / "gtFine" / "val").rglob("*_instanceIds.png"))
     old = os.getcwd()
     os.chdir(work)
@@ -91,6 +91,7 @@ def run_official(root: Path) -> dict:
             return ev.evaluateImgLists(preds, gts, args)
     finally:
         os.chdir(old)
+        args.distanceAvailable = False
 
 
 def official_table(averages: dict) -> list[str]:
@@ -285,6 +286,20 @@ def test_the_json_the_table_and_the_official_file(scenes: tuple[Path, dict],
     want = official_table(official["averages"])
     start = lines.index(want[1])
     assert lines[start - 1:start - 1 + len(want) - 1] == want[:-1]
+
+
+def test_the_public_script_has_no_distance_numbers(scenes: tuple[Path, dict],
+                                                   tmp_path: Path) -> None:
+    """Why AP100m and AP50m are null: forced on, the public script keeps no ground truth at 100
+    m or 50 m (no instance has a stereo confidence: nothing reads disparity or camera files),
+    so both are NaN, whatever the predictions; the distance-free numbers do not change."""
+    root, official = scenes
+    forced = run_official(root, distances=True)
+    avg = forced["averages"]
+    assert math.isnan(avg["allAp100m"]) and math.isnan(avg["allAp50m"])
+    assert all(math.isnan(c["ap100m"]) and math.isnan(c["ap50m"])
+               for c in avg["classes"].values())
+    assert same(avg["allAp"], official["averages"]["allAp"])
 
 
 def _structure(x):

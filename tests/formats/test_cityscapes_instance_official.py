@@ -288,6 +288,7 @@ def test_the_json_the_table_and_the_official_file(scenes: tuple[Path, dict],
     assert lines[start - 1:start - 1 + len(want) - 1] == want[:-1]
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")  # the official script's
 def test_the_public_script_has_no_distance_numbers(scenes: tuple[Path, dict],
                                                    tmp_path: Path) -> None:
     """Why AP100m and AP50m are null: forced on, the public script keeps no ground truth at 100
@@ -426,6 +427,14 @@ def test_ties_are_one_point_and_a_class_never_predicted_is_zero(tmp_path: Path) 
     r, _ = _one(tmp_path, [(ids, preds)])
     assert (r.ap[_k(24)] == 0.0).all()
     assert np.isnan(r.ap[_k(25)]).all()
+
+
+def test_images_without_void_or_instances(tmp_path: Path) -> None:
+    road = np.full((H, W), 7, np.uint16)
+    ids = road.copy()
+    ids[14:34, 4:14] = 26000
+    _one(tmp_path, [(road, [(rect(10, 10, 10, 10), 26, 0.9)]),
+                    (ids, [(ids == 26000, 26, 0.5), (rect(40, 40, 10, 10), 24, 0.4)])])
 
 
 def test_empty_lists_and_a_missing_list(tmp_path: Path) -> None:

@@ -348,10 +348,11 @@ def _size_error(file: File, shape: tuple[int, int], image: str, size: tuple[int,
                              f"{image} of size {size[0]}x{size[1]}")
 
 
-def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, image: str
-                ) -> np.ndarray | None:
-    """The region indices under a prediction mask: ``counts[r]`` = its pixels on ground-truth
-    pixels of region index ``r`` (``index[ids]``), ``None`` for an empty mask. The mask's pixels
+def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, size: int,
+                image: str) -> np.ndarray | None:
+    """The region indices under a prediction mask: ``counts[r]`` (``size`` of them, more than
+    ``index.max()``) = its pixels on ground-truth pixels of region index ``r`` (``index[ids]``),
+    ``None`` for an empty mask. The mask's pixels
     are those where the official script's grey conversion is non-zero (see :func:`_mask`).
 
     An 8-bit grey PNG goes through :func:`segeval.core.kernels.mask_jit.mask_overlaps` where
@@ -359,7 +360,7 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, im
     with NumPy inside its box. Both give the same counts.
     """
     h, w = ids.shape
-    counts = np.zeros(int(index.max()) + 1, np.int64)
+    counts = np.zeros(size, np.int64)
     if decoder != "pillow":
         data = file.read()
         header = parse_png(str(file), data) if data.startswith(PNG_SIGNATURE) else None
@@ -476,7 +477,8 @@ def read_image_official(task: _Task, image: _Image) -> tuple[APStats, None]:
         found, duplicates, skipped = read_official_list(image.pred)
     for member, (label, score) in found.items():
         mask_file = File(image.pred.tree, member)  # type: ignore[union-attr]
-        counts = mask_counts(mask_file, task.decoder, ids, regions.index, image.name)
+        counts = mask_counts(mask_file, task.decoder, ids, regions.index,
+                             2 + regions.value.size, image.name)
         if counts is None:
             empty += 1  # the official script skips an empty mask
             continue

@@ -253,8 +253,9 @@ def test_random_scenes_equal_the_official_script(scenes: tuple[Path, dict]) -> N
     d = r.to_dict()
     assert 0.1 < d["metrics"]["AP"] < 0.9, d["metrics"]  # something to measure
     assert d["skipped_lines"] == 6 * 3 and d["empty_masks"] == 6 and d["duplicate_lines"] == 6
-    # decoders and mask kinds do not change a number
+    # decoders do not change a number (fast: the compiled one-pass mask kernel for every mask)
     assert_equal_official(ours(root, decoder="pillow"), official)
+    assert_equal_official(ours(root, decoder="fast"), official)
 
 
 def test_the_json_the_table_and_the_official_file(scenes: tuple[Path, dict],
@@ -540,6 +541,55 @@ def test_mask_kinds_are_read_as_the_official_grey_conversion(tmp_path: Path) -> 
 
 
 # ----------------------------------------------------------------------- the algorithm itself
+
+
+def _png_filter(rows: np.ndarray, types: np.ndarray) -> np.ndarray:
+    """PNG-filter 8-bit rows (ISO/IEC 15948, 9.2: None, Sub, Up, Average, Paeth; bytes mod
+    256), written here from the standard: the inflated image data of an 8-bit grey PNG."""
+    h, w = rows.shape
+    out = np.zeros((h, w + 1), np.uint8)
+    r = rows.astype(np.int64)
+    for y in range(h):
+        b = r[y - 1] if y else np.zeros(w, np.int64)
+        a = np.concatenate(([0], r[y, :-1]))
+        c = np.concatenate(([0], b[:-1]))
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        pred = (np.zeros(w, np.int64), a, b, (a + b) // 2, paeth)[types[y]]
+        out[y, 0] = types[y]
+        out[y, 1:] = (r[y] - pred) % 256
+    return out.reshape(-1)
+
+
+def test_the_mask_kernel_counts_what_numpy_counts() -> None:
+    """:func:`segeval.core.kernels.mask_jit.mask_overlaps` (rows un-filtered one at a time, zero
+    rows skipped) against NumPy on the unfiltered mask, for every filter type in every order."""
+    mask_jit = pytest.importorskip("segeval.core.kernels.mask_jit")
+    rng = np.random.default_rng(3)
+    h, w = 40, 37
+    for trial in range(30):
+        mask = np.zeros((h, w), np.uint8)
+        for _ in range(int(rng.integers(0, 4))):
+            y, x = int(rng.integers(0, h - 5)), int(rng.integers(0, w - 5))
+            mask[y:y + int(rng.integers(1, 12)), x:x + int(rng.integers(1, 15))] = \
+                rng.choice((1, 255, 7))
+        if trial % 3 == 0:
+            mask[rng.random((h, w)) < 0.05] = 200  # scattered pixels
+        ids = rng.integers(0, 6, (h, w)).astype(np.uint16 if trial % 2 else np.uint8)
+        index = np.array([0, 1, 2, 3, 4, 5], np.int32)
+        raw = _png_filter(mask, rng.integers(0, 5, h))
+        counts = np.zeros(6, np.int64)
+        bad, top, bottom, left, right = mask_jit.mask_overlaps(raw, h, w, ids.reshape(-1),
+                                                               index, counts)
+        want = np.bincount(index[ids[mask != 0]], minlength=6)
+        assert bad == -1 and (counts == want).all(), trial
+        ys, xs = np.nonzero(mask)
+        box = (-1, 0, w, 0) if ys.size == 0 else (ys.min(), ys.max() + 1, xs.min(),
+                                                   xs.max() + 1)
+        assert (top, bottom, left, right) == tuple(int(v) for v in box), trial
+    raw[0] = 9
+    assert mask_jit.mask_overlaps(raw, h, w, ids.reshape(-1), index, counts)[0] == 0
 
 
 def test_image_stats_counts_a_small_group_region_twice() -> None:

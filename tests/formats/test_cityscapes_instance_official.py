@@ -578,10 +578,12 @@ def test_the_mask_kernel_counts_what_numpy_counts() -> None:
             mask[rng.random((h, w)) < 0.05] = 200  # scattered pixels
         ids = rng.integers(0, 6, (h, w)).astype(np.uint16 if trial % 2 else np.uint8)
         index = np.array([0, 1, 2, 3, 4, 5], np.int32)
-        raw = _png_filter(mask, rng.integers(0, 5, h))
+        store = np.zeros(h * (w + 1) + 16, np.uint8)  # every alignment of the data
+        raw = store[trial % 8:trial % 8 + h * (w + 1)]
+        raw[:] = _png_filter(mask, rng.integers(0, 5, h))
         counts = np.zeros(6, np.int64)
-        bad, top, bottom, left, right = mask_jit.mask_overlaps(raw, h, w, ids.reshape(-1),
-                                                               index, counts)
+        bad, top, bottom, left, right = mask_jit.mask_overlaps(
+            raw, h, w, ids.reshape(-1), index, counts, raw.ctypes.data % 8)
         want = np.bincount(index[ids[mask != 0]], minlength=6)
         assert bad == -1 and (counts == want).all(), trial
         ys, xs = np.nonzero(mask)
@@ -589,7 +591,8 @@ def test_the_mask_kernel_counts_what_numpy_counts() -> None:
                                                    xs.max() + 1)
         assert (top, bottom, left, right) == tuple(int(v) for v in box), trial
     raw[0] = 9
-    assert mask_jit.mask_overlaps(raw, h, w, ids.reshape(-1), index, counts)[0] == 0
+    assert mask_jit.mask_overlaps(raw, h, w, ids.reshape(-1), index, counts,
+                                  raw.ctypes.data % 8)[0] == 0
 
 
 def test_image_stats_counts_a_small_group_region_twice() -> None:

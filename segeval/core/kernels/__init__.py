@@ -166,7 +166,7 @@ def _call_every_compiled_kernel() -> None:
     # instance masks against 8- and 16-bit ground-truth maps (the cityscapes instance AP)
     counts, index = np.zeros(2, np.int64), np.zeros(2, np.int32)
     for ids in (u8, u16):
-        mask_jit.mask_overlaps(np.zeros(w + 1, np.uint8), 1, w, ids, index, counts)
+        mask_jit.mask_overlaps(np.zeros(w + 1, np.uint8), 1, w, ids, index, counts, 0)
         mask_jit.value_counts(ids, counts)
 
 

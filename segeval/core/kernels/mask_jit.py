@@ -58,12 +58,30 @@ def _last_nonzero(cur, n):  # pragma: no cover - compiled
     return -1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _zero_row(raw, s, e, shift):  # pragma: no cover - compiled
+    """Whether ``raw[s:e]`` is all zero, read 8 bytes at a time where ``raw[i]`` lies at an
+    address divisible by 8 when ``(i + shift) % 8 == 0``."""
+    a = min(s + (8 - (s + shift) % 8) % 8, e)
+    b = max(a, e - (e + shift) % 8)
+    acc = np.uint64(0)
+    for i in range(s, a):
+        acc |= np.uint64(raw[i])
+    words = raw[a:b].view(np.uint64)
+    for i in range(words.size):
+        acc |= words[i]
+    for i in range(b, e):
+        acc |= np.uint64(raw[i])
+    return acc == 0
+
+
 @njit(cache=True, nogil=True)
-def mask_overlaps(raw, h, w, ids, index, counts):  # pragma: no cover - compiled
+def mask_overlaps(raw, h, w, ids, index, counts, shift=0):  # pragma: no cover - compiled
     """``raw``: an 8-bit grey PNG's inflated image data (``h * (w + 1)`` bytes, a filter byte
     per row); ``ids``: the flat ``h * w`` ground-truth map; ``index``: region index per
     ground-truth value (every value of ``ids`` is a valid position); ``counts``: zeros, one
-    per region index. Adds to ``counts[index[ids[p]]]`` for every non-zero mask pixel ``p``.
+    per region index; ``shift``: ``raw``'s address modulo 8 (the zero-row check reads aligned
+    8-byte words). Adds to ``counts[index[ids[p]]]`` for every non-zero mask pixel ``p``.
     Returns ``(bad, top, bottom, left, right)``: ``bad`` is ``-1`` or the first row whose
     filter type is not 0..4; the box is end-exclusive, ``top == -1`` for an empty mask."""
     zero = np.zeros(w, np.uint8)
@@ -78,10 +96,7 @@ def mask_overlaps(raw, h, w, ids, index, counts):  # pragma: no cover - compiled
             return y, -1, 0, 0, 0
         x = raw[s + 1:s + 1 + w]
         if prev_zero:
-            acc = np.uint8(0)
-            for i in range(w):
-                acc |= x[i]
-            if acc == 0:
+            if _zero_row(raw, s + 1, s + 1 + w, shift):
                 continue
             _row_bpp1(ft, x, zero, cur, w)
         else:

@@ -64,7 +64,17 @@ from segeval.errors import (
     SizeMismatchError,
     UsageError,
 )
-from segeval.formats.base import File, Folder, Options, Plan, Tree, check_missing, log, shown
+from segeval.formats.base import (
+    File,
+    Folder,
+    Options,
+    Plan,
+    Tree,
+    check_missing,
+    log,
+    read_bytes,
+    shown,
+)
 from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS
 from segeval.formats.coco.instance import check_options
 from segeval.formats.png import PNG_SIGNATURE, decode_label_png, image_pixels, read_label
@@ -362,20 +372,24 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
     h, w = ids.shape
     counts = np.zeros(size, np.int64)
     if decoder != "pillow":
-        data = file.read()
-        header = parse_png(str(file), data) if data.startswith(PNG_SIGNATURE) else None
+        if isinstance(file.tree, Folder):  # one path for the read and the messages
+            path = file.tree.path(file.member)
+            data, name = read_bytes(path), str(path)
+        else:
+            data, name = file.read(), str(file)
+        header = parse_png(name, data) if data.startswith(PNG_SIGNATURE) else None
         if (header is not None and (header.bit_depth, header.colour_type) == (8, 0)
                 and not header.interlaced and not header.animated
                 and (compiled_available() if decoder == "fast"
                      else use_compiled(header.width * header.height))):
             if (header.height, header.width) != (h, w):
                 raise _size_error(file, (header.height, header.width), image, (h, w))
-            name = str(file)
             check_png_size(name, w, h)
             raw = inflate_png(name, header.idat, h * (w + 1), f"{w}x{h} 8-bit colour-type-0")
             from segeval.core.kernels.mask_jit import mask_overlaps
 
-            bad, top, *_ = mask_overlaps(raw, h, w, ids.reshape(-1), index, counts)
+            bad, top, *_ = mask_overlaps(raw, h, w, ids.reshape(-1), index, counts,
+                                         raw.ctypes.data % 8)
             if bad >= 0:
                 raise corrupt_png(name, f"row {bad} has filter type {raw[bad * (w + 1)]} "
                                         f"(0..4 expected)")
@@ -407,7 +421,7 @@ def warm_kernels(pixels: int) -> None:
         counts = np.zeros(3, np.int64)
         index = np.zeros(3, np.int32)
         for dtype in (np.uint8, np.uint16):
-            mask_overlaps(np.zeros(5, np.uint8), 1, 4, np.zeros(4, dtype), index, counts)
+            mask_overlaps(np.zeros(5, np.uint8), 1, 4, np.zeros(4, dtype), index, counts, 0)
             value_counts(np.zeros(4, dtype), counts)
 
 

@@ -107,9 +107,18 @@ def mask_overlaps(raw, h, w, ids, index, counts, shift=0):  # pragma: no cover -
             continue
         hi = _last_nonzero(cur, w)
         base = y * w
+        region, run = -1, 0  # a run of pixels on one region, added at its end
         for i in range(lo, hi + 1):
             if cur[i] != 0:
-                counts[index[ids[base + i]]] += 1
+                r = index[ids[base + i]]
+                if r == region:
+                    run += 1
+                else:
+                    if run:
+                        counts[region] += run
+                    region, run = r, 1
+        if run:
+            counts[region] += run
         if top < 0:
             top = y
         bottom = y + 1

@@ -43,6 +43,7 @@ def evaluate(
     labels: Sequence[int] | str | None = None,
     nsd_tolerance: float = 1.0,
     spacing: Sequence[float] | str | None = None,
+    ap: Literal["cityscapes", "coco"] | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
@@ -112,6 +113,10 @@ def evaluate(
     spacing
         nifti: the voxel size in mm along each array axis (``(0.8, 0.8)`` or ``"0.8,0.8"``),
         replacing the headers'; 2-D PNG images have no header and default to 1 x 1.
+    ap
+        cityscapes ``task="instance"``: ``"cityscapes"`` (``None``, the default: the official
+        ``evalInstanceLevelSemanticLabeling`` AP and AP50) or ``"coco"`` (COCO mask AP, as
+        detectron2 reports it); see ``docs/instance.md``.
     jobs
         Worker processes (default: all cores; 1: in this process).
     scheduler
@@ -121,7 +126,8 @@ def evaluate(
         ``progress(done, total)``, called before the work (done 0) and as items finish.
 
     Returns the format's result (:class:`~segeval.SemanticResult`, a Cityscapes result,
-    :class:`~segeval.PanopticResult` or :class:`~segeval.InstanceResult`). Raises
+    :class:`~segeval.PanopticResult`, :class:`~segeval.InstanceResult` or, for the cityscapes
+    instance task, :class:`~segeval.core.cityscapes_ap.CityscapesAPResult`). Raises
     :class:`~segeval.errors.SegevalError` with one line naming the file or the parameter.
 
     Example (the bundled example data, from the repository root)::
@@ -149,6 +155,7 @@ def evaluate(
         pred_ids=pred_ids, reduce_zero_label=reduce_zero_label, iiou=iiou, backend=backend,
         keep_bbox=keep_bbox, decoder=decoder, device=device, per_image=per_image,
         labels=_int_list(labels), nsd_tolerance=nsd_tolerance, spacing=_float_list(spacing),
+        ap=ap,
     )
     engine_name(scheduler, device)  # a bad scheduler / device is refused before any reading
     adapter = get_adapter(format, task)

@@ -99,8 +99,8 @@ def test_cityscapes_instance_cli(conformance: Path, tmp_path: Path) -> None:
     preds = tmp_path / "results"
     make_predictions(gt, preds, seed=5)
     out = tmp_path / "r.json"
-    r = run("score", "--format", "cityscapes", "--task", "instance", "--gt", gt, "--pred",
-            preds, "--json", out, "-j", "1")
+    r = run("score", "--format", "cityscapes", "--task", "instance", "--ap", "coco", "--gt", gt,
+            "--pred", preds, "--json", out, "-j", "1")
     assert r.exit_code == 0, r.stderr
     doc = json.loads(out.read_text())
     want = reference_stats(gt, preds, tmp_path)

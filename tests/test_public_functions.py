@@ -179,6 +179,7 @@ BAD: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {
     ("evaluate", "decoder"): ENUM,
     ("evaluate", "device"): ENUM,
     ("evaluate", "per_image"): BOOL,
+    ("evaluate", "ap"): ([3, ["coco"]], ["nope"]),  # None is valid: the format's default
     ("evaluate", "jobs"): JOBS,
     # any other string is a Dask scheduler address: an unreachable one is a UsageError naming
     # the scheduler (parameters=("scheduler",)), not a value out of range

@@ -70,8 +70,9 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
 @click.option("--iiou/--no-iiou", default=True,
               help="cityscapes: read the instanceIds files and score iIoU [default: on].")
 @click.option("--cityscapes-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="cityscapes: write the official script's result JSON "
-              "(resultPixelLevelSemanticLabeling.json) too.")
+              help="cityscapes: write the official script's result JSON too "
+              "(resultPixelLevelSemanticLabeling.json; --task instance: "
+              "resultInstanceLevelSemanticLabeling.json).")
 @click.option("--labels", default=None, metavar="1,2,3",
               help="nifti: the foreground labels to score [default: every non-zero label in "
               "the ground truth or the predictions].")
@@ -97,6 +98,10 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
 @click.option("--backend", type=click.Choice(["pycocotools", "faster"]), default="pycocotools",
               show_default=True, help="Instance AP engine: pycocotools, or faster-coco-eval "
               "(same numbers; pip install 'segeval[fast]').")
+@click.option("--ap", type=click.Choice(["cityscapes", "coco"]), default=None,
+              help="cityscapes --task instance: the official AP of cityscapesScripts' "
+              "evalInstanceLevelSemanticLabeling (cityscapes), or COCO mask AP (coco) "
+              "[default: cityscapes].")
 @click.option("--keep-bbox", is_flag=True, default=False,
               help="Instance AP: keep the results' bbox, so that (as in raw pycocotools) box "
               "areas decide small/medium/large [default: dropped, mask areas decide].")
@@ -127,8 +132,12 @@ def score(pred: Path, gt: Path, format: str, json_path: Path | None, csv_path: P
     """
     setup_logging()
     if cityscapes_json is not None and (format != "cityscapes"
-                                        or options.get("task") not in (None, "semantic")):
-        fail("--cityscapes-json: only for --format cityscapes (pixel-level semantic labeling)", 2)
+                                        or options.get("task") not in (None, "semantic",
+                                                                       "instance")
+                                        or (options.get("task") == "instance"
+                                            and options.get("ap") == "coco")):
+        fail("--cityscapes-json: only for --format cityscapes (pixel-level semantic labeling, "
+             "or --task instance with the official AP, not --ap coco)", 2)
     check_outputs(json_path, csv_path, per_image_path, state_path, cityscapes_json)
     with user_errors():
         if plots_dir is not None:
@@ -177,7 +186,10 @@ def _report(result: Any, json_path: Path | None, csv_path: Path | None,
             for name, data in plots.result_plots(result.to_dict()).items():
                 files[plots_dir / name] = data
         if cityscapes_json:
-            from segeval.formats.cityscapes import official_json
+            if result.task == "instance":
+                from segeval.formats.cityscapes.instance import official_json
+            else:
+                from segeval.formats.cityscapes import official_json
 
             files[cityscapes_json] = official_json(result)
         render.write_files(files)

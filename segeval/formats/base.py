@@ -82,6 +82,7 @@ class Options:
     labels: tuple[int, ...] | None = None
     nsd_tolerance: float = 1.0
     spacing: tuple[float, ...] | None = None
+    ap: Literal["cityscapes", "coco"] | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -137,6 +138,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "decoder": ("auto", "fast", "pillow"), "device": ("auto", "cpu", "cuda"),
     "iiou": (True, False), "keep_bbox": (True, False), "per_image": (True, False),
     "reduce_zero_label": (True, False),
+    "ap": (None, "cityscapes", "coco"),
 }
 
 

@@ -173,9 +173,35 @@ def medical_table(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+
+
+def cityscapes_instance_table(result: Any) -> str:
+    """Cityscapes instance-level: the official script's table (``what``, ``AP``, ``AP_50%``
+    per class and the average, 3 decimals, ``nan`` for a class without ground truth), then the
+    counts; a COCO-style result (``ap="coco"``) gets :func:`instance_table`."""
+    if not hasattr(result, "official_dict"):
+        return instance_table(result)
+    rule, line = "#" * 50, "{:<15}:{:>15.3f}{:>15.3f}"
+    lines = ["", rule, "{:<15}:{:>15}{:>15}".format("what", "AP", "AP_50%"), rule]
+    lines += [line.format(r["name"], _nan(r["AP"]), _nan(r["AP50"]))
+              for r in result.per_class()]
+    m, d = result.metrics, result.to_dict()
+    lines += ["-" * 50, line.format("average", m["AP"], m["AP50"]), "",
+              f"images {result.num_images}   ground truth {d['num_gt']} (>= 100 px, no groups)"
+              f"   predictions {d['num_pred']}",
+              "AP100m, AP50m: not computed (the public script reads no disparity or camera "
+              "files)"]
+    return "\n".join(lines) + "\n"
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
 TABLES = {"semantic": semantic_table, "instance": instance_table, "panoptic": panoptic_table,
           "medical": medical_table}
 TABLES["semantic/cityscapes"] = cityscapes_table
+TABLES["instance/cityscapes"] = cityscapes_instance_table
 
 
 def to_json(document: Any) -> str:

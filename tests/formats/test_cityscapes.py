@@ -366,8 +366,8 @@ def test_command_options_and_usage_errors(dataset, tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["score", "--gt", str(root), "--pred", str(root),
                                  "--num-classes", "3", "--cityscapes-json", "x.json"])
     assert r.exit_code == 2 and "--cityscapes-json: only for --format cityscapes" in r.stderr
-    r = run("--gt", root, "--pred", root / "results", "--task", "instance", "--cityscapes-json",
-            tmp_path / "x.json")
+    r = run("--gt", root, "--pred", root / "results", "--task", "instance", "--ap", "coco",
+            "--cityscapes-json", tmp_path / "x.json")
     assert r.exit_code == 2 and "--cityscapes-json: only for --format cityscapes" in r.stderr
     r = run("--gt", root, "--pred", root / "results", "--task", "semantic", "-q")
     assert r.exit_code == 0, r.stderr

@@ -1,4 +1,7 @@
-"""Cityscapes instance PNGs scored as COCO mask AP, checked against the JSON path.
+"""Cityscapes instance PNGs scored as COCO mask AP (``ap="coco"``), checked against the JSON path.
+
+(The default, the official ``evalInstanceLevelSemanticLabeling`` AP, is tested against
+cityscapesScripts itself in ``test_cityscapes_instance_official.py``.)
 
 The ground truth is the conformance corpus' ``*_instanceIds.png``; predictions are written here
 as per-instance binary PNGs with Cityscapes list files, made from the ground-truth instances
@@ -109,7 +112,7 @@ def preds(gt_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_png_path_equals_json_path(gt_root: Path, preds: Path, tmp_path: Path) -> None:
     want = reference_stats(gt_root, preds, tmp_path)
     for jobs, gt in ((1, gt_root), (2, gt_root.parent), (1, gt_root / "val")):
-        r = evaluate(preds, gt, "cityscapes", task="instance", jobs=jobs)
+        r = evaluate(preds, gt, "cityscapes", task="instance", jobs=jobs, ap="coco")
         assert r.task == "instance" and r.format == "cityscapes" and r.num_images == 12
         np.testing.assert_allclose(r.stats, want, rtol=0, atol=1e-12)
     assert 0.2 < r.metrics["AP"] < 0.9  # the perturbations leave something to measure
@@ -119,8 +122,9 @@ def test_png_path_equals_json_path(gt_root: Path, preds: Path, tmp_path: Path) -
 
 def test_png_path_faster_backend(gt_root: Path, preds: Path) -> None:
     pytest.importorskip("faster_coco_eval", reason="the [fast] extra is not installed")
-    a = evaluate(preds, gt_root, "cityscapes", task="instance", jobs=1)
-    f = evaluate(preds, gt_root, "cityscapes", task="instance", backend="faster", jobs=1)
+    a = evaluate(preds, gt_root, "cityscapes", task="instance", jobs=1, ap="coco")
+    f = evaluate(preds, gt_root, "cityscapes", task="instance", backend="faster", jobs=1,
+                 ap="coco")
     np.testing.assert_allclose(f.stats, a.stats, rtol=0, atol=1e-12)
 
 
@@ -167,7 +171,7 @@ def first_list(root: Path) -> Path:
 def test_bad_predictions(gt_root: Path, preds: Path, tmp_path: Path) -> None:
     def error(pred: Path, **kw) -> str:
         with pytest.raises(errors.SegevalError) as info:
-            evaluate(pred, gt_root, "cityscapes", task="instance", jobs=1, **kw)
+            evaluate(pred, gt_root, "cityscapes", task="instance", jobs=1, ap="coco", **kw)
         assert "\n" not in str(info.value)
         return str(info.value)
 
@@ -186,7 +190,7 @@ def test_bad_predictions(gt_root: Path, preds: Path, tmp_path: Path) -> None:
     listing.unlink()
     msg = error(p)
     assert "no prediction list for 1 of 12" in msg and "--missing zero" in msg
-    r = evaluate(p, gt_root, "cityscapes", task="instance", jobs=1, missing="zero")
+    r = evaluate(p, gt_root, "cityscapes", task="instance", jobs=1, missing="zero", ap="coco")
     assert r.num_images == 12
     with pytest.raises(errors.UsageError):
         evaluate(p, gt_root, "cityscapes", task="instance", per_image=True)

@@ -14,9 +14,10 @@ All return the same integers, always.
 
 Which kernel: one policy
 ------------------------
-The compiled kernels live in four Numba modules, :data:`COMPILED_MODULES`
-(``segeval.core.kernels.{confusion,panoptic,cityscapes,png}_jit``): the confusion counts, the
-panoptic pair counts, the Cityscapes counts and the PNG row un-filtering. Loading them costs
+The compiled kernels live in five Numba modules, :data:`COMPILED_MODULES`
+(``segeval.core.kernels.{confusion,panoptic,cityscapes,png,mask}_jit``): the confusion counts,
+the panoptic pair counts, the Cityscapes counts, the PNG row un-filtering and the instance-mask
+overlaps. Loading them costs
 about half a second per process (importing Numba, then loading each kernel from Numba's
 on-disk cache), so every caller that could use one asks this module, and nothing else:
 
@@ -49,7 +50,8 @@ import numpy as np
 
 #: The compiled (Numba) modules; importing any of them is what :func:`compiled_loaded` sees.
 COMPILED_MODULES: tuple[str, ...] = tuple(
-    f"segeval.core.kernels.{name}_jit" for name in ("confusion", "panoptic", "cityscapes", "png")
+    f"segeval.core.kernels.{name}_jit"
+    for name in ("confusion", "panoptic", "cityscapes", "png", "mask")
 )
 
 #: A call on at least this many pixels uses the compiled kernel even before it is loaded.
@@ -130,7 +132,7 @@ def _call_every_compiled_kernel() -> None:
     """One call of each compiled kernel with the argument types real runs give it (Numba keeps
     one machine-code version per combination of argument types: dtype, layout, writability),
     so that each is loaded from the on-disk cache (or compiled, the first time) here."""
-    from segeval.core.kernels import cityscapes, confusion_jit, panoptic_jit, png_jit
+    from segeval.core.kernels import cityscapes, confusion_jit, mask_jit, panoptic_jit, png_jit
 
     w = 4
     u8, u16 = np.zeros(w, np.uint8), np.zeros(w, np.uint16)
@@ -161,6 +163,11 @@ def _call_every_compiled_kernel() -> None:
         table.copy(), np.zeros(2 * w, np.uint8), np.zeros(2 * w, np.uint8),
         np.zeros(2 * w, np.uint16), np.zeros(w, np.uint16), np.zeros(64, np.int64),
         np.zeros(64, np.int64))
+    # instance masks against 8- and 16-bit ground-truth maps (the cityscapes instance AP)
+    counts, index = np.zeros(2, np.int64), np.zeros(2, np.int32)
+    for ids in (u8, u16):
+        mask_jit.mask_overlaps(np.zeros(w + 1, np.uint8), 1, w, ids, index, counts, 0)
+        mask_jit.value_counts(ids, counts)
 
 
 # --------------------------------------------------------------------------- the kernels

@@ -1,11 +1,12 @@
-"""Cityscapes instance segmentation scored as COCO mask AP (``--format cityscapes --task
-instance``).
+"""Cityscapes instance-level semantic labeling (``--format cityscapes --task instance``): the
+official AP of cityscapesScripts' ``evalInstanceLevelSemanticLabeling`` (``ap="cityscapes"``,
+the default), or COCO mask AP (``ap="coco"``).
 
 Ground truth: ``*_instanceIds.png`` below ``--gt`` (the dataset root, ``gtFine``,
 ``gtFine/<split>`` or a city folder; above the split folders, ``--split`` picks one, default
 ``val``). Pixel value
 ``label * 1000 + k`` is instance ``k`` of label id ``label``; a pixel equal to the label id of a
-class with instances is a group region, scored as ``iscrowd=1`` (see
+class with instances is a group region (``ap="coco"``: scored as ``iscrowd=1``, see
 :mod:`segeval.core.instance_masks`). The evaluated classes are those with instances that are
 not ignored in evaluation: person, rider, car, truck, bus, train, motorcycle, bicycle (label
 ids 24..28, 31..33); caravan and trailer objects are not scored.
@@ -18,26 +19,44 @@ Predictions: the Cityscapes results layout. For image ``<city>_<seq>_<frame>`` o
 where the mask path is relative to the text file and the mask is a PNG of the image's size,
 non-zero = inside. Two text files for one image are an error (as in the official script).
 
-The numbers are COCO mask AP/AR (pycocotools, as detectron2 reports for Cityscapes), not the
-official ``evalInstanceLevelSemanticLabeling`` AP, which matches and averages differently.
 The plan's items are the images: each is read in a worker (its instanceIds PNG, its list file
 and masks, through :class:`~segeval.formats.base.File` reads, so a leaderboard submission's
-archive works as a folder does), and each mask is RLE-encoded as it is read: memory holds RLE
-strings, never a dataset of dense masks. The statistic is the images' COCO parts in image order
+archive works as a folder does).
+
+``ap="cityscapes"``: each mask is decoded once and reduced at once to its bounding box, its
+pixel count, its void pixels and its intersections with the ground-truth regions it covers
+(one gather of the ground truth under its pixels: no comparison with regions it does not
+touch); the image's statistics are the official matching's entries at every threshold
+(:func:`segeval.core.cityscapes_ap.image_stats`), merged exactly with ``+``, and finishing
+computes the official AP (:func:`segeval.core.cityscapes_ap.finish`). Prediction lists are read
+as the official script reads them (see :func:`read_official_list`); the official script's
+quirks are listed in ``docs/instance.md``.
+
+``ap="coco"``: the numbers are COCO mask AP/AR (pycocotools, as detectron2 reports for
+Cityscapes). Each mask is RLE-encoded as it is read: memory holds RLE strings, never a dataset
+of dense masks. The statistic is the images' COCO parts in image order
 (:class:`~segeval.core.instance.InstanceParts`), and finishing runs COCOeval once.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import math
+import posixpath
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
+from segeval.core.cityscapes_ap import APStats, CityscapesAPResult, image_stats
+from segeval.core.cityscapes_ap import finish as finish_ap
 from segeval.core.instance import InstanceParts, InstanceResult, finish_parts
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
+from segeval.core.kernels import WARM_MIN_PIXELS, compiled_available, use_compiled
 from segeval.errors import (
     DataError,
     FileFormatError,
@@ -45,17 +64,39 @@ from segeval.errors import (
     SizeMismatchError,
     UsageError,
 )
-from segeval.formats.base import File, Folder, Options, Plan, Tree, check_missing, log, shown
-from segeval.formats.cityscapes.labels import INSTANCE_CLASSES
+from segeval.formats.base import (
+    File,
+    Folder,
+    Options,
+    Plan,
+    Tree,
+    check_missing,
+    log,
+    read_bytes,
+    shown,
+)
+from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS
 from segeval.formats.coco.instance import check_options
-from segeval.formats.png import image_pixels, read_label
+from segeval.formats.png import PNG_SIGNATURE, decode_label_png, image_pixels, read_label
+from segeval.formats.png import _check_size as check_png_size
+from segeval.formats.png import _corrupt as corrupt_png
+from segeval.formats.png import _inflate as inflate_png
+from segeval.formats.png import _parse as parse_png
 
 FORMAT = "cityscapes"
 TASK = "instance"
-OPTIONS = frozenset({"split", "missing", "backend", "keep_bbox"})
+OPTIONS = frozenset({"split", "missing", "backend", "keep_bbox", "ap"})
+#: ``ap``: the official Cityscapes AP (the default) or COCO mask AP.
+AP_KINDS = ("cityscapes", "coco")
 #: The format's name in messages about its options.
 _NAME = "cityscapes instance"
 _KEY = re.compile(r"^([^_]+_\d+_\d+)")
+#: The evaluated classes ``(label id, name)`` in the official order (``instLabels``).
+CLASSES: tuple[tuple[int, str], ...] = tuple(INSTANCE_CLASSES.items())
+#: Label ids whose pixels are void (``ignoreInEval``), compared with the instanceIds *pixel
+#: value* as the official script does: a caravan or trailer instance (29xxx, 30xxx) is not void.
+VOID_IDS: tuple[int, ...] = tuple(lb.id for lb in LABELS if lb.ignore_in_eval)
+_LABEL_IDS = frozenset(lb.id for lb in LABELS)
 
 
 @dataclass(frozen=True)
@@ -212,6 +253,296 @@ def read_image(task: _Task, image: _Image) -> tuple[InstanceParts, None]:
     return InstanceParts([entry], anns, results), None
 
 
+# ------------------------------------------------------------------ the official AP (default)
+
+
+def read_official_list(file: File) -> tuple[dict[str, tuple[int, float]], int, int]:
+    """The predictions of one list file as the official script reads them.
+
+    Returns ``({mask member: (label id, confidence)}, duplicates, skipped)`` in the order the
+    masks first appear. Mask paths are relative to the list's folder and normalised (``./``,
+    ``a/../``); a mask named by two lines counts once, with the *last* line's label and
+    confidence (the official script keys a dictionary by the path); lines whose label id is a
+    Cityscapes label that is not an evaluated instance class are skipped (``skipped``).
+
+    Raises :class:`~segeval.errors.FileFormatError` naming the file and line for a blank line
+    (the official script refuses it), a line that is not ``<mask> <label id> <confidence>``, a
+    label id that is not a Cityscapes label (official: a crash), a confidence that is not a
+    finite number, and an absolute mask path or one leading out of the prediction folder.
+    Whitespace between fields may be any run of blanks (the official script wants one space).
+    """
+    try:
+        text = file.read().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FileFormatError(f"{file}: cannot be read ({e})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line (or an empty file)
+    folder = PurePosixPath(file.member).parent
+    found: dict[str, tuple[int, float]] = {}
+    duplicates = skipped = 0
+    for n, line in enumerate(lines, 1):
+        fields = line.split()
+        where = f"{file}:{n}"
+        if not fields:
+            raise FileFormatError(f"{where}: a blank line (the official script refuses it; "
+                                  f"expected '<mask.png> <label id> <confidence>')")
+        try:
+            if len(fields) != 3:
+                raise ValueError
+            label_value, score = float(fields[1]), float(fields[2])
+        except ValueError:
+            raise FileFormatError(f"{where}: expected '<mask.png> <label id> <confidence>', "
+                                  f"found {line.strip()!r}") from None
+        if not math.isfinite(label_value) or int(label_value) not in _LABEL_IDS:
+            raise FileFormatError(f"{where}: label id {fields[1]} is not a Cityscapes label id")
+        if not math.isfinite(score):
+            raise FileFormatError(f"{where}: confidence {fields[2]} is not a finite number")
+        name = fields[0]
+        member = posixpath.normpath((folder / name).as_posix())
+        if name.startswith("/") or member == ".." or member.startswith("../"):
+            raise FileFormatError(f"{where}: mask {name} is not a path inside the prediction "
+                                  f"folder")
+        if member in found:
+            duplicates += 1
+        found[member] = (int(label_value), score)  # the last line wins, the first place stays
+    for member, (label, _) in list(found.items()):
+        if label not in INSTANCE_CLASSES:
+            del found[member]
+            skipped += 1
+    return found, duplicates, skipped
+
+
+def _mask(file: File, decoder: str) -> np.ndarray:
+    """A prediction mask as the official script sees it: in where the image converted to
+    8-bit grey is non-zero (an integer array, non-zero = in). Grey PNGs (any depth: the
+    conversion keeps non-zero values non-zero) are read by segeval's reader; other images
+    (palette, RGB: a pixel is in when its grey level is) by Pillow's ``convert("L")``, as in
+    the official script."""
+    data = file.read()
+    grey_png = (data.startswith(PNG_SIGNATURE) and len(data) >= 26 and data[12:16] == b"IHDR"
+                and data[25] == 0)
+    if grey_png:
+        return decode_label_png(data, str(file), decoder=decoder)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.ascontiguousarray(img.convert("L"))
+    except Image.DecompressionBombError as e:
+        raise FileFormatError(f"{file}: over the decompression-bomb limit ({e})") from None
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, struct.error) as e:
+        raise FileFormatError(f"{file}: not a readable mask image ({e})") from None
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` (end-exclusive) of the non-zero pixels of a C-contiguous
+    2-D array; ``None`` if there are none. Rows are found 8 bytes at a time where the row
+    length allows it, columns only within the rows found."""
+    h, w = mask.shape
+    nbytes = w * mask.itemsize
+    if nbytes % 8 == 0 and mask.flags.c_contiguous:
+        rows = np.flatnonzero(mask.reshape(-1).view(np.uint64).reshape(h, -1).any(axis=1))
+    else:
+        rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(mask[top:bottom].any(axis=0))
+    return top, bottom, int(cols[0]), int(cols[-1]) + 1
+
+
+def _size_error(file: File, shape: tuple[int, int], image: str, size: tuple[int, int]
+                ) -> SizeMismatchError:
+    return SizeMismatchError(f"{file}: mask of size {shape[0]}x{shape[1]} (height x width) for "
+                             f"{image} of size {size[0]}x{size[1]}")
+
+
+def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, size: int,
+                image: str) -> np.ndarray | None:
+    """The region indices under a prediction mask: ``counts[r]`` (``size`` of them, more than
+    ``index.max()``) = its pixels on ground-truth pixels of region index ``r`` (``index[ids]``),
+    ``None`` for an empty mask. The mask's pixels
+    are those where the official script's grey conversion is non-zero (see :func:`_mask`).
+
+    An 8-bit grey PNG goes through :func:`segeval.core.kernels.mask_jit.mask_overlaps` where
+    compiled code is used (one pass, no dense mask); anything else is decoded, boxed and counted
+    with NumPy inside its box. Both give the same counts.
+    """
+    h, w = ids.shape
+    counts = np.zeros(size, np.int64)
+    if decoder != "pillow":
+        if isinstance(file.tree, Folder):  # one path for the read and the messages
+            path = file.tree.path(file.member)
+            data, name = read_bytes(path), str(path)
+        else:
+            data, name = file.read(), str(file)
+        header = parse_png(name, data) if data.startswith(PNG_SIGNATURE) else None
+        if (header is not None and (header.bit_depth, header.colour_type) == (8, 0)
+                and not header.interlaced and not header.animated
+                and (compiled_available() if decoder == "fast"
+                     else use_compiled(header.width * header.height))):
+            if (header.height, header.width) != (h, w):
+                raise _size_error(file, (header.height, header.width), image, (h, w))
+            check_png_size(name, w, h)
+            raw = inflate_png(name, header.idat, h * (w + 1), f"{w}x{h} 8-bit colour-type-0")
+            from segeval.core.kernels.mask_jit import mask_overlaps
+
+            bad, top, *_ = mask_overlaps(raw, h, w, ids.reshape(-1), index, counts,
+                                         raw.ctypes.data % 8)
+            if bad >= 0:
+                raise corrupt_png(name, f"row {bad} has filter type {raw[bad * (w + 1)]} "
+                                        f"(0..4 expected)")
+            return None if top < 0 else counts
+    mask = _mask(file, decoder)
+    if mask.shape != (h, w):
+        raise _size_error(file, mask.shape, image, (h, w))  # type: ignore[arg-type]
+    box = _box(mask)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    under = index[ids[top:bottom, left:right][mask[top:bottom, left:right] != 0]]
+    counts += np.bincount(under, minlength=counts.size)
+    return counts
+
+
+def warm_kernels(pixels: int) -> None:
+    """Load the compiled code this plan uses -- the PNG un-filter loops of the ground truth and
+    the mask kernels -- in this process, before workers fork, for a run of about ``pixels``
+    pixels, by the engine's rule (:data:`~segeval.core.kernels.WARM_MIN_PIXELS`). Only these:
+    the engine's own warm-up loads every compiled module (semantic and panoptic counting too),
+    which costs a small run more than it saves."""
+    if pixels >= WARM_MIN_PIXELS and compiled_available():
+        from segeval.core.kernels import png_jit
+        from segeval.core.kernels.mask_jit import mask_overlaps, value_counts
+
+        png_jit.unfilter_gray8(np.zeros(5, np.uint8), np.empty(4, np.uint8), 1, 4)
+        png_jit.unfilter_gray16(np.zeros(9, np.uint8), np.empty(4, np.uint16), 1, 4)
+        counts = np.zeros(3, np.int64)
+        index = np.zeros(3, np.int32)
+        for dtype in (np.uint8, np.uint16):
+            mask_overlaps(np.zeros(5, np.uint8), 1, 4, np.zeros(4, dtype), index, counts, 0)
+            value_counts(np.zeros(4, dtype), counts)
+
+
+@dataclass
+class _Regions:
+    """The ground-truth regions of one image that the official matching needs: ``value``
+    (instanceIds pixel value), ``cls`` (class index), ``pixels``, ``group``; ``index`` maps
+    pixel values to ``0`` (other), ``1`` (void) or ``2 + j`` (region ``j``)."""
+
+    value: np.ndarray
+    cls: np.ndarray
+    pixels: np.ndarray
+    group: np.ndarray
+    index: np.ndarray
+
+
+_CLASS_INDEX = {label_id: k for k, (label_id, _) in enumerate(CLASSES)}
+
+
+def ground_truth_regions(ids: np.ndarray) -> _Regions:
+    """The regions of an instanceIds array (see :class:`_Regions`). A value ``v >= 1000`` is
+    instance ``v % 1000`` of label ``v // 1000``, a value ``v < 1000`` label ``v`` itself (a
+    group region for the classes with instances); values of labels that are not evaluated
+    instance classes are not regions (void ones are void)."""
+    if ids.dtype.itemsize <= 2 and ids.dtype.kind == "u":
+        if use_compiled(ids.nbytes):
+            from segeval.core.kernels.mask_jit import value_counts
+
+            counts = np.zeros(1 << (8 * ids.dtype.itemsize), np.int64)
+            value_counts(ids.reshape(-1), counts)
+        else:
+            counts = np.bincount(ids.reshape(-1))
+        values = np.flatnonzero(counts)
+        counts = counts[values]
+    else:
+        values, counts = np.unique(ids, return_counts=True)
+    values = values.astype(np.int64)
+    labels = np.where(values >= 1000, values // 1000, values)
+    keep = np.isin(labels, list(_CLASS_INDEX))
+    value = values[keep]
+    cls = np.array([_CLASS_INDEX[int(x)] for x in labels[keep]], np.int64)
+    top = int(values.max()) + 1 if values.size else 1
+    index = np.zeros(top, np.int32)
+    void = np.asarray([v for v in VOID_IDS if 0 <= v < top], np.int64)
+    index[void] = 1
+    index[value] = 2 + np.arange(value.size, dtype=np.int32)
+    return _Regions(value, cls, counts[keep].astype(np.int64), value < 1000, index)
+
+
+def read_image_official(task: _Task, image: _Image) -> tuple[APStats, None]:
+    """One image: the official matching's statistics (see the module docstring)."""
+    ids = read_label(image.gt, decoder=task.decoder)
+    regions = ground_truth_regions(ids)
+    pred_class: list[int] = []
+    pred_score: list[float] = []
+    pred_pixels: list[int] = []
+    pred_void: list[int] = []
+    pair_pred: list[np.ndarray] = []
+    pair_gt: list[np.ndarray] = []
+    pair_pixels: list[np.ndarray] = []
+    duplicates = skipped = empty = 0
+    if image.pred is None:
+        if task.missing != "zero":
+            raise MissingFileError(f"no prediction list for {image.name} ({image.gt})")
+        found: dict[str, tuple[int, float]] = {}
+    else:
+        found, duplicates, skipped = read_official_list(image.pred)
+    for member, (label, score) in found.items():
+        mask_file = File(image.pred.tree, member)  # type: ignore[union-attr]
+        counts = mask_counts(mask_file, task.decoder, ids, regions.index,
+                             2 + regions.value.size, image.name)
+        if counts is None:
+            empty += 1  # the official script skips an empty mask
+            continue
+        k = _CLASS_INDEX[label]
+        i = len(pred_class)
+        pred_class.append(k)
+        pred_score.append(score)
+        pred_pixels.append(int(counts.sum()))
+        pred_void.append(int(counts[1]))
+        touched = np.flatnonzero(counts[2:])
+        touched = touched[regions.cls[touched] == k]
+        pair_pred.append(np.full(touched.size, i, np.int64))
+        pair_gt.append(touched)
+        pair_pixels.append(counts[2 + touched])
+    stats = image_stats(
+        len(CLASSES), gt_class=regions.cls, gt_pixels=regions.pixels, gt_group=regions.group,
+        pred_class=pred_class, pred_score=pred_score, pred_pixels=pred_pixels,
+        pred_void=pred_void,
+        pair_pred=np.concatenate(pair_pred) if pair_pred else [],
+        pair_gt=np.concatenate(pair_gt) if pair_gt else [],
+        pair_pixels=np.concatenate(pair_pixels) if pair_pixels else [])
+    stats.duplicates, stats.skipped, stats.empty = duplicates, skipped, empty
+    return stats, None
+
+
+def _finish_official(settings: dict[str, Any], stats: APStats, rows: list[dict[str, Any]]
+                     ) -> CityscapesAPResult:
+    if stats.skipped:
+        log.warning("%d prediction lines name labels that are not evaluated instance classes "
+                    "and were skipped (as the official script skips them)", stats.skipped)
+    if stats.duplicates:
+        log.warning("%d prediction lines name a mask that an earlier line of the same list "
+                    "names; each mask counts once, with its last line's label and confidence "
+                    "(as in the official script)", stats.duplicates)
+    return finish_ap(stats, CLASSES, settings, FORMAT)
+
+
+def ap_kind(options: Options) -> str:
+    """The ``ap`` of ``options`` for this format (``None``: ``"cityscapes"``);
+    :class:`~segeval.errors.UsageError` for COCO-only options with the official AP."""
+    ap = options.ap or "cityscapes"
+    if ap == "cityscapes":
+        extra = [n for n in ("backend", "keep_bbox") if n in options.set()]
+        if extra:
+            raise UsageError(f"{', '.join(extra)}: only with ap='coco' (COCO mask AP); the "
+                             f"official Cityscapes AP has no such setting",
+                             parameters=(*extra, "ap"))
+    return ap
+
+
 def _finish(ref: CityscapesInstanceReference, results_name: str, backend: str, keep_bbox: bool,
             parts: InstanceParts, rows: list[dict[str, Any]]) -> InstanceResult:
     return finish_parts(parts, [{"id": k, "name": v} for k, v in INSTANCE_CLASSES.items()],
@@ -230,6 +561,7 @@ def plan(pred: Tree, ref: CityscapesInstanceReference, options: Options) -> Plan
     unless ``options.missing == "zero"`` (then they have no detections).
     """
     check_options(_NAME, options, OPTIONS)
+    ap = ap_kind(options)
     if isinstance(pred, Folder) and not pred.root.is_dir():
         raise UsageError(f"{pred.root}: pred of the cityscapes format is a folder",
                          parameters=("pred",))
@@ -237,15 +569,36 @@ def plan(pred: Tree, ref: CityscapesInstanceReference, options: Options) -> Plan
     check_missing(images, options.missing, pred.root, what="prediction list",
                   hint="count them as having no detections", counted="have no detections")
     task = _Task(options.missing, options.decoder)
+    per_image = image_pixels(images[0].gt) if images else 0
+    common = dict(format=FORMAT, task=TASK, items=images, name_of=_image_name,
+                  matched=sum(im.pred is not None for im in images))
+    if ap == "cityscapes":
+        masks = sum(1 for m in pred.files() if m.lower().endswith(".png"))
+        warm_kernels(per_image * (len(images) + masks))
+        settings = {**ref.settings(), "missing": options.missing, "ap": ap}
+        # pixels=0: the kernels this plan needs are loaded above, not every compiled module
+        return Plan(score=functools.partial(read_image_official, task),
+                    zero=APStats(len(CLASSES)),
+                    finish=functools.partial(_finish_official, settings),
+                    pixels=0, settings=settings,
+                    **common)  # type: ignore[arg-type]
     return Plan(
-        format=FORMAT, task=TASK, items=images,
         score=functools.partial(read_image, task),
         zero=InstanceParts(),
         finish=functools.partial(_finish, ref, str(pred.root), options.backend,
                                  options.keep_bbox),
-        name_of=_image_name,
-        pixels=image_pixels(images[0].gt) * len(images) if images else 0,
-        matched=sum(im.pred is not None for im in images),
+        pixels=per_image * len(images),
         settings={**ref.settings(), "missing": options.missing, "backend": options.backend,
-                  "keep_bbox": options.keep_bbox},
+                  "keep_bbox": options.keep_bbox, "ap": ap},
+        **common,  # type: ignore[arg-type]
     )
+
+
+def official_json(result: CityscapesAPResult) -> str:
+    """The text of cityscapesScripts' ``resultInstanceLevelSemanticLabeling.json`` for
+    ``result``: the same structure and values, sorted keys, 4-space indent, NaN written as
+    ``NaN`` and the infinite distance threshold as ``Infinity`` (as Python's ``json`` writes
+    them)."""
+    import json
+
+    return json.dumps(result.official_dict(), sort_keys=True, indent=4)

@@ -47,7 +47,13 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from segeval.core.kernels import compiled_available, use_compiled
-from segeval.errors import FileFormatError, MissingFileError, bad_value
+from segeval.errors import (
+    FileFormatError,
+    MissingFileError,
+    SegevalError,
+    SizeMismatchError,
+    bad_value,
+)
 
 log = logging.getLogger("segeval")
 
@@ -75,12 +81,17 @@ class _Header(NamedTuple):
     interlaced: bool
     animated: bool
     idat: list[memoryview]
+    idat_start: int = 0  # the byte span of the (consecutive) IDAT chunks, CRCs included
+    idat_end: int = 0
 
 
-def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto") -> np.ndarray:
+def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto",
+               shape: tuple[int, int] | None = None, against: str = "") -> np.ndarray:
     """Decode a label PNG held by ``file`` (a :class:`~segeval.formats.base.File` of a folder
-    or a submission archive: anything with ``read()`` and a ``str()`` naming it in errors)."""
-    return decode_label_png(file.read(), str(file), panoptic=panoptic, decoder=decoder)
+    or a submission archive: anything with ``read()`` and a ``str()`` naming it in errors);
+    ``shape`` and ``against`` as in :func:`decode_label_png`."""
+    return decode_label_png(file.read(), str(file), panoptic=panoptic, decoder=decoder,
+                            shape=shape, against=against)
 
 
 def image_pixels(file: Any) -> int:
@@ -131,23 +142,53 @@ def decode_label_png(
     *,
     panoptic: bool = False,
     decoder: Decoder = "auto",
+    shape: tuple[int, int] | None = None,
+    against: str = "",
 ) -> np.ndarray:
     """Decode the bytes of one label PNG (read from ``name``: a file, a zip member) like
-    :func:`read_label_png`; errors name ``name``."""
+    :func:`read_label_png`; errors name ``name``.
+
+    ``shape`` (``(height, width)``, the ground truth's): an image of another size is a
+    :class:`~segeval.errors.SizeMismatchError` from its header, before anything is allocated
+    or inflated (``against`` names the ground-truth file in the message).
+
+    Every decoder applies the same checks first (see the module docstring), so that a byte
+    string gives the same array with all three, or the same kind of error.
+    """
     _check_decoder(decoder)
     if not data.startswith(PNG_SIGNATURE):
         raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
-    if decoder != "pillow":
-        header = _parse(name, data)
-        kind = _FAST_KINDS.get((header.bit_depth, header.colour_type))
-        if kind is not None and not header.interlaced and not header.animated:
-            bpp, what = kind
-            _check_kind(name, what, panoptic)
-            _check_size(name, header.width, header.height)
-            if (compiled_available() if decoder == "fast"
-                    else use_compiled(header.width * header.height * bpp)):
-                return _decode_fast(name, header, bpp, what)
-    return _decode_pillow(name, data, panoptic)
+    header = _parse(name, data)
+    _check_size(name, header.width, header.height)
+    if shape is not None and (header.height, header.width) != tuple(shape):
+        gt = f" {against}" if against else ""
+        raise SizeMismatchError(f"{name}: shape {(header.height, header.width)} does not match "
+                                f"the ground truth{gt} shape {tuple(shape)}")
+    kind = _FAST_KINDS.get((header.bit_depth, header.colour_type))
+    if kind is not None and not header.interlaced and not header.animated:
+        bpp, what = kind
+        _check_kind(name, what, panoptic)
+        if decoder != "pillow" and (compiled_available() if decoder == "fast"
+                                    else use_compiled(header.width * header.height * bpp)):
+            return _decode_fast(name, header, bpp, what)
+        # Pillow decodes the same pixels: what the fast path checks is checked here, and
+        # Pillow is given only the chunks the fast path reads (IHDR, IDAT, IEND), so that
+        # an ancillary chunk Pillow parses (or chokes on) cannot make the two differ
+        _check_image_data(name, header, bpp)
+        data = _core_chunks(data, header)
+    return _pillow(name, data, panoptic)
+
+
+def _pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
+    """:func:`_decode_pillow`, with any exception Pillow raises on damaged data (it raises
+    ``struct.error``, ``IndexError``, ``EOFError``... besides what ``_decode_pillow`` turns
+    into one line) made a :class:`~segeval.errors.FileFormatError`."""
+    try:
+        return _decode_pillow(name, data, panoptic)
+    except SegevalError:
+        raise
+    except Exception as e:
+        raise _corrupt(name, f"{type(e).__name__}: {e}") from None
 
 
 def _check_decoder(decoder: Any) -> None:
@@ -169,6 +210,7 @@ def _parse(name: str, data: bytes) -> _Header:
     pos = 8
     ihdr: tuple[int, ...] | None = None
     idat: list[memoryview] = []
+    idat_start = idat_end = 0
     animated = False
     idat_done = False
     while True:
@@ -189,11 +231,16 @@ def _parse(name: str, data: bytes) -> _Header:
                 raise _corrupt(name, f"the first chunk is {chunk!r} of {length} bytes, "
                                      "not a 13-byte IHDR")
             ihdr = _IHDR.unpack(body)
+        elif ctype == b"IHDR":
+            raise _corrupt(name, f"a second IHDR chunk at byte {pos}")
         elif ctype == b"IDAT":
             if idat_done:
                 raise _corrupt(name, f"the IDAT chunk at byte {pos} does not follow the other "
                                      "IDAT chunks")
+            if not idat:
+                idat_start = pos
             idat.append(body)
+            idat_end = pos + 12 + length
         elif ctype == b"IEND":
             break
         else:
@@ -209,7 +256,8 @@ def _parse(name: str, data: bytes) -> _Header:
     if compression != 0 or filtering != 0 or interlace > 1:
         raise _corrupt(name, f"unknown compression {compression}, filter method {filtering} "
                              f"or interlace method {interlace} in IHDR")
-    return _Header(width, height, depth, colour, interlace == 1, animated, idat)
+    return _Header(width, height, depth, colour, interlace == 1, animated, idat, idat_start,
+                   idat_end)
 
 
 def _check_kind(name: str, kind: str, panoptic: bool) -> None:
@@ -350,16 +398,58 @@ def _inflate_zlib(name: str, stream: bytes | memoryview, size: int, what: str) -
     return raw
 
 
+def _what(h: _Header) -> str:
+    return f"{h.width}x{h.height} {h.bit_depth}-bit colour-type-{h.colour_type}"
+
+
+def _check_stream_length(name: str, idat: list[memoryview], size: int, what: str) -> None:
+    """An IDAT stream too short to inflate to ``size`` bytes is refused before anything of
+    that size is allocated."""
+    stream = sum(len(b) for b in idat)
+    if stream * _MAX_DEFLATE_RATIO + 1024 < size:
+        raise _corrupt(name, f"{stream} bytes of image data cannot hold a {what} image "
+                             f"({size} bytes)")
+
+
+#: The reusable inflate buffer :func:`_check_image_data` uses (the fused Cityscapes reader
+#: uses slots 0 to 2).
+_CHECK_SLOT = 3
+_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_image_data(name: str, h: _Header, bpp: int) -> None:
+    """What :func:`_decode_fast` checks of the image data, for a file Pillow decodes: the
+    stream inflates to exactly the announced size (Adler-32 and stream end included) and every
+    row's filter type is 0..4; the same errors, word for word."""
+    size = h.height * (h.width * bpp + 1)
+    what = _what(h)
+    _check_stream_length(name, h.idat, size, what)
+    raw = _inflate(name, h.idat, size, what, _CHECK_SLOT)
+    stride = h.width * bpp + 1
+    bad = np.flatnonzero(raw[::stride] > 4)
+    if bad.size:
+        row = int(bad[0])
+        raise _corrupt(name, f"row {row} has filter type {raw[row * stride]} (0..4 expected)")
+
+
+def _core_chunks(data: bytes, h: _Header) -> bytes:
+    """The PNG of ``data`` with only its IHDR, IDAT and IEND chunks (what the fast path
+    reads; every CRC was checked by :func:`_parse`)."""
+    return b"".join((data[:33], data[h.idat_start:h.idat_end], _IEND))
+
+
 def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
     from segeval.core.kernels import png_jit as jit
 
     width, height = h.width, h.height
-    what = f"{width}x{height} {h.bit_depth}-bit colour-type-{h.colour_type}"
+    what = _what(h)
     dtype = {"index": np.uint8, "index16": np.uint16, "rgb": np.uint32}[kind]
+    size = height * (width * bpp + 1)
+    _check_stream_length(name, h.idat, size, what)
     # allocated before inflating: with the fallback inflaters, which return a fresh buffer, the
     # other order makes glibc return both multi-MB blocks to the kernel on every call
     out = np.empty((height, width), dtype)
-    raw = _inflate(name, h.idat, height * (width * bpp + 1), what)
+    raw = _inflate(name, h.idat, size, what)
     if kind == "index":
         bad = jit.unfilter_gray8(raw, out.reshape(-1), height, width)
     elif kind == "index16":

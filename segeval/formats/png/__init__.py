@@ -185,7 +185,9 @@ def _pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
     into one line) made a :class:`~segeval.errors.FileFormatError`."""
     try:
         return _decode_pillow(name, data, panoptic)
-    except SegevalError:
+    except SegevalError as e:
+        if "cannot identify image file <" in str(e):  # no object address in the message
+            raise _corrupt(name, "Pillow cannot identify the image") from None
         raise
     except Exception as e:
         raise _corrupt(name, f"{type(e).__name__}: {e}") from None

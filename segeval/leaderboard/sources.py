@@ -459,8 +459,9 @@ def _zip_file(path: Path) -> zipfile.ZipFile:
 
 
 def _read_zip_member(sub: Submission, member: str) -> bytes:
-    """A zip member's bytes, at most its declared size (:class:`SubmissionError` beyond, or
-    for a CRC error or any other damage)."""
+    """A zip member's bytes, exactly its declared size (:class:`SubmissionError` for more or
+    fewer, a CRC error or any other damage); inflated as a stream, never beyond
+    ``declared + 1`` bytes."""
     try:
         with _zips_lock:
             zf = _zip_file(sub.path)
@@ -474,6 +475,9 @@ def _read_zip_member(sub: Submission, member: str) -> bytes:
     if len(data) > declared:
         raise SubmissionError(
             f"{sub.display(member)}: inflates beyond its declared size of {declared} bytes")
+    if len(data) < declared:
+        raise SubmissionError(f"{sub.display(member)}: corrupt archive member (inflates to "
+                              f"{len(data)} bytes, not its declared {declared})")
     return data
 
 

@@ -8,8 +8,10 @@ deflate blocks repeated, so building it costs a CRC pass, not a compression of 1
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -19,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
+from segeval.errors import SegevalError
 from segeval.leaderboard.runner import prepare
 from segeval.leaderboard.sources import (
     CD_BYTES_PER_MEMBER,
@@ -30,6 +35,7 @@ from segeval.leaderboard.sources import (
     SLACK_BYTES,
     Limits,
     SubmissionError,
+    close_archives,
     list_zip,
     open_submission,
 )
@@ -309,3 +315,85 @@ def test_a_prediction_of_another_shape_is_refused_from_its_header(tmp_path: Path
     out = _in_subprocess(code, limit=GB // 4)
     assert out == ["SizeMismatchError: p.png: shape (13000, 13000) does not match the ground "
                    "truth gt/p.png shape (24, 32)"] * 3
+
+
+# ---------------------------------------------------------------- fuzzing the archive reader
+
+_LONG = int(os.environ.get("SEGEVAL_FUZZ_EXAMPLES", "0"))
+
+
+@st.composite
+def mutated_zips(draw: st.DrawFn) -> bytes:
+    """A small valid archive (deflated or stored members, a folder entry) with one to three
+    mutations: a flipped byte, a truncation, or a header field set to an extreme value (sizes,
+    counts, offsets, name lengths, flags, compression method) -- in the local headers, the
+    central directory or the end record."""
+    members = draw(st.lists(st.tuples(st.sampled_from(["a.png", "b/c.png", "d.json", "e/"]),
+                                      st.binary(max_size=300),
+                                      st.sampled_from([zipfile.ZIP_STORED,
+                                                       zipfile.ZIP_DEFLATED])),
+                            min_size=1, max_size=4, unique_by=lambda m: m[0]))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data, method in members:
+            zf.writestr(name, b"" if name.endswith("/") else data, compress_type=method)
+    data = bytearray(buf.getvalue())
+    fields = [(b"PK\x03\x04", off, fmt) for off, fmt in ((6, "<H"), (8, "<H"), (14, "<L"),
+                                                          (18, "<L"), (22, "<L"), (26, "<H"))]
+    fields += [(b"PK\x01\x02", off, fmt) for off, fmt in ((8, "<H"), (10, "<H"), (16, "<L"),
+                                                          (20, "<L"), (24, "<L"), (28, "<H"),
+                                                          (30, "<H"), (38, "<L"), (42, "<L"))]
+    fields += [(b"PK\x05\x06", off, fmt) for off, fmt in ((8, "<H"), (10, "<H"), (12, "<L"),
+                                                          (16, "<L"), (20, "<H"))]
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["flip", "truncate", "field"]))
+        if not data:
+            break
+        if op == "flip":
+            pos = draw(st.integers(0, len(data) - 1))
+            data[pos] ^= draw(st.integers(1, 255))
+        elif op == "truncate":
+            del data[draw(st.integers(0, len(data) - 1)):]
+        else:
+            sig, off, fmt = draw(st.sampled_from(fields))
+            starts = [i for i in range(len(data)) if data.startswith(sig, i)]
+            if not starts:
+                continue
+            at = draw(st.sampled_from(starts)) + off
+            top = (1 << (8 * struct.calcsize(fmt))) - 1
+            value = draw(st.one_of(st.sampled_from([0, 1, top, top - 1, top // 2]),
+                                   st.integers(0, top)))
+            if at + struct.calcsize(fmt) <= len(data):
+                struct.pack_into(fmt, data, at, value)
+    return bytes(data)
+
+
+@settings(max_examples=_LONG or 300, deadline=None, derandomize=not _LONG,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutated_zips())
+def test_the_archive_reader_refuses_damage_in_one_line(tmp_path_factory, data: bytes) -> None:
+    """Whatever the damage: the submission is listed or refused with one line naming the
+    archive (never another exception), and every listed member is read to at most its
+    declared size, which the limits bound, or refused in one line."""
+    path = tmp_path_factory.mktemp("z") / "s.zip"
+    path.write_bytes(data)
+    limits = Limits(4096, 8192, 8)
+    sub = open_submission(path, limits=limits)
+    if sub.error is not None:
+        assert str(path) in sub.error and "\n" not in sub.error
+        event("refused: " + re.sub(r"'[^']*'|[0-9]+", "X", sub.error.split(": ", 1)[1])[:60])
+        return
+    assert len(sub.members) <= limits.members
+    assert all(size <= limits.member_bytes for size in sub.members.values())
+    assert sum(sub.members.values()) <= limits.total_bytes
+    read = 0
+    for member, size in sub.members.items():
+        try:
+            got = sub.read(member)
+        except SegevalError as e:
+            assert str(path) in str(e) and "\n" not in str(e)
+            continue
+        assert len(got) == size
+        read += 1
+    event(f"listed, {read} of {len(sub.members)} members read")
+    close_archives()

@@ -117,8 +117,9 @@ def mutated(draw: st.DrawFn) -> bytes:
         chunks = chunks_of(data)
         if not data:
             break
-        if op == "flip":
-            pos = draw(st.integers(0, len(data) - 1))
+        if op == "flip":  # mostly past the signature, which only the first check sees
+            low = 8 if len(data) > 8 and draw(st.integers(0, 9)) else 0
+            pos = draw(st.integers(low, len(data) - 1))
             data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
         elif op == "truncate":
             data = data[:draw(st.integers(0, len(data) - 1))]

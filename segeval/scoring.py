@@ -32,6 +32,7 @@ def evaluate(
     gt_folder: str | os.PathLike[str] | None = None,
     pred_folder: str | os.PathLike[str] | None = None,
     pred_ids: Literal["label", "train"] = "label",
+    reduce_zero_label: bool = False,
     iiou: bool = True,
     backend: Literal["pycocotools", "faster"] = "pycocotools",
     keep_bbox: bool = False,
@@ -51,15 +52,16 @@ def evaluate(
         Paths: folders of label PNGs or dataset roots; JSON files for ``coco`` and the
         panoptic formats (see ``docs/cli.md`` for each format's layout).
     format
-        ``"voc"``, ``"folder"``, ``"cityscapes"``, ``"coco"``, ``"coco-panoptic"`` or
-        ``"cityscapes-panoptic"``.
+        ``"voc"``, ``"folder"``, ``"cityscapes"``, ``"coco"``, ``"coco-panoptic"``,
+        ``"cityscapes-panoptic"`` or ``"ade20k"``.
     task
         One of a format's evaluations: ``"semantic"`` (default for voc, folder, cityscapes),
         ``"panoptic"``, ``"instance"`` (default for coco); e.g. ``format="cityscapes",
         task="instance"``.
     split
         The image list or split folder: voc ``ImageSets/Segmentation/<split>.txt`` (default
-        ``val`` under a VOC root), cityscapes ``gtFine/<split>`` (default ``val``).
+        ``val`` under a VOC root), cityscapes ``gtFine/<split>`` (default ``val``), ade20k
+        ``annotations/<split>`` (default ``validation``).
     num_classes, class_names
         The classes of the folder format (names: a sequence, or a class-names file: a JSON list,
         a JSON ``{id: name}`` object, or one name a line); voc checks them against its 21.
@@ -74,7 +76,13 @@ def evaluate(
     gt_folder, pred_folder
         Panoptic formats: the PNG folders (default: the JSON path without ``.json``).
     pred_ids
-        cityscapes: predictions hold label ids (``"label"``, official) or train ids 0..18.
+        cityscapes: predictions hold label ids (``"label"``, official) or train ids 0..18;
+        ade20k: predictions hold 1..150 (``"label"``, the SceneParsing submission format, 0 =
+        no class) or 0..149 (``"train"``, 255 = no class).
+    reduce_zero_label
+        folder: mmsegmentation's ``reduce_zero_label`` -- the ground truth's 0 is not scored
+        and every other label ``v`` is class ``v - 1`` (the ignore index stays ignored);
+        predictions hold 0..C-1. ade20k always reads its ground truth so.
     iiou
         cityscapes: read the instanceIds files and score iIoU (default ``True``).
     backend
@@ -123,7 +131,8 @@ def evaluate(
         ignore_index=ignore_index, absent=absent, missing=missing,
         gt_folder=None if gt_folder is None else Path(gt_folder),
         pred_folder=None if pred_folder is None else Path(pred_folder),
-        pred_ids=pred_ids, iiou=iiou, backend=backend, keep_bbox=keep_bbox, decoder=decoder,
+        pred_ids=pred_ids, reduce_zero_label=reduce_zero_label, iiou=iiou, backend=backend,
+        keep_bbox=keep_bbox, decoder=decoder,
         device=device, per_image=per_image,
     )
     engine_name(scheduler, device)  # a bad scheduler / device is refused before any reading

@@ -16,6 +16,7 @@ cityscapes/instance   yes     any order (3)  no (1)  no (4)  no (5)
 coco (instance)       yes     one item (6)   yes (7) no (4)  no (5)
 coco-panoptic         yes     any order      yes     no (8)  yes
 cityscapes-panoptic   yes     any order      yes (9) no (8)  yes
+ade20k                yes +b  any order      no (10) yes     yes
 ===================== ======= ============== ======= ======= =====
 
 engines
@@ -65,6 +66,9 @@ state
     not counted), so changing the prediction on VOID changes the counts.
 (9) The cityscapes-panoptic category table is the ground-truth JSON's own (the adapter never
     reads the label table), so its ids are names as for coco-panoptic.
+(10) ADE20K's 150 classes and their names are fixed by the benchmark (``objectInfo150``), as
+    Cityscapes' label table is (1). Its ignored pixels are the ground truth's 0 and 255 (after
+    ``reduce_zero_label``); the new predictions there are its prediction values 0..150.
 """
 
 from __future__ import annotations
@@ -180,6 +184,14 @@ def write_voc(images: Sequence[SemanticImage], root: Path) -> tuple[Path, Path]:
     (voc / "ImageSets" / "Segmentation").mkdir(parents=True)
     (voc / "ImageSets" / "Segmentation" / "val.txt").write_text("\n".join(ids) + "\n")
     return root / "pred", voc
+
+
+def write_ade20k(images: Sequence[SemanticImage], root: Path) -> tuple[Path, Path]:
+    ade = root / "ADEChallengeData2016"
+    for im in images:
+        write_png(ade / "annotations" / "validation" / f"{im.name}.png", im.gt)
+        write_png(root / "pred" / f"{im.name}.png", im.pred)
+    return root / "pred", ade
 
 
 # ------------------------------------------------------------------------------ cityscapes data
@@ -431,11 +443,14 @@ CASES = {c.id: c for c in [
                            [f"{c}_{i:06d}_{i:06d}" for i, c in
                             enumerate(["aachen", "bonn"] * (N // 2))]),
          write_cityscapes_panoptic),
+    # ground truth 0 ("other"), classes 1, 2, 5, 150 and 255; predictions 0 (no class)..150
+    Case("ade20k", "ade20k", None, functools.partial(semantic_images, 8, 151, (0, 1, 2, 5, 150)),
+         write_ade20k),
 ]}
 
 ANY_ORDER = [c for c in CASES if c != "coco"]
 STATE = [cid for cid, case in CASES.items() if case.adapter.TASK in STATE_TASKS]
-BATCHES = ["voc", "folder"]  # plans with load/count (GPU batches): checked below
+BATCHES = ["voc", "folder", "ade20k"]  # plans with load/count (GPU batches): checked below
 
 
 def test_every_adapter_has_a_case() -> None:
@@ -721,8 +736,20 @@ def scramble_cityscapes(images: list[CityscapesImage], rng: np.random.Generator
     return out
 
 
+def scramble_ade20k(images: list[SemanticImage], rng: np.random.Generator
+                    ) -> list[SemanticImage]:
+    """Any prediction value 0..150 where the ground truth is 0 ("other") or 255."""
+    out = []
+    for im in images:
+        pred = im.pred.copy()
+        at = (im.gt == 0) | (im.gt == 255)
+        pred[at] = rng.integers(0, 151, int(at.sum()))
+        out.append(SemanticImage(im.name, im.gt, pred))
+    return out
+
+
 SCRAMBLE = {"voc": scramble_semantic, "folder": scramble_semantic,
-            "cityscapes": scramble_cityscapes}
+            "cityscapes": scramble_cityscapes, "ade20k": scramble_ade20k}
 
 
 @pytest.mark.parametrize("cid", SCRAMBLE)

@@ -62,7 +62,10 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
               "--pred JSON path without .json].")
 @click.option("--pred-ids", type=click.Choice(["label", "train"]), default="label",
               show_default=True, help="cityscapes: predictions hold label ids (official) or "
-              "train ids 0..18.")
+              "train ids 0..18; ade20k: 1..150 (official) or 0..149.")
+@click.option("--reduce-zero-label", is_flag=True, default=False,
+              help="folder: mmsegmentation's reduce_zero_label: ground-truth 0 is not scored, "
+              "every other label v is class v-1 (ade20k always).")
 @click.option("--iiou/--no-iiou", default=True,
               help="cityscapes: read the instanceIds files and score iIoU [default: on].")
 @click.option("--cityscapes-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -109,6 +112,7 @@ def score(pred: Path, gt: Path, format: str, json_path: Path | None, csv_path: P
       segeval score --format cityscapes --task instance --gt gtFine/val --pred results/
       segeval score --format coco-panoptic --gt panoptic_val2017.json --pred pred.json
       segeval score --format cityscapes --gt cityscapes/ --pred results/ --pred-ids train
+      segeval score --format ade20k --gt ADEChallengeData2016 --pred preds/
     """
     setup_logging()
     if cityscapes_json is not None and (format != "cityscapes"

@@ -11,12 +11,18 @@ Workers read the files themselves, so they must see the same paths. The chunk re
 by a tree reduction on the cluster, adjacent pairs first, so the order of rows is kept and the
 result is bit-identical to the local engine. Dask re-runs the tasks of a worker that dies; an
 error raised by the kernel (a bad file) is re-raised here as the same exception, naming the file.
+
+A ``LocalCluster`` is started and closed with SIGINT blocked in the calling (main) thread, so
+its worker processes inherit SIGINT blocked: a Ctrl-C to the terminal's process group reaches
+only this process, which then closes the cluster cleanly (no worker prints a traceback).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,8 +31,32 @@ from segeval.errors import UsageError
 
 
 @contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked in this thread inside the block, where this is the main thread of a POSIX
+    process: threads and processes started meanwhile inherit the blocked signal (so the Dask
+    workers never see a Ctrl-C sent to the terminal's process group), and a Ctrl-C that comes
+    meanwhile is delivered here when the block ends."""
+    if not hasattr(signal, "pthread_sigmask") \
+            or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
 def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
-    """A connected ``dask.distributed.Client`` (and its own ``LocalCluster`` if asked for)."""
+    """A connected ``dask.distributed.Client`` (and its own ``LocalCluster`` if asked for).
+
+    A ``LocalCluster`` is started and closed with SIGINT held (:func:`_sigint_held`): its
+    worker processes inherit SIGINT blocked and never print a ``KeyboardInterrupt``
+    traceback, and a Ctrl-C while the cluster starts or closes interrupts the run only once
+    the cluster is up (then closed cleanly) or closed, never half-built (whose clean-up would
+    print tracebacks at exit).
+    """
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -36,10 +66,22 @@ def client_for(scheduler: str, jobs: int | None) -> Iterator[Any]:
         from segeval.core.device import available_cores
 
         workers = jobs or available_cores()
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
-                Client(cluster) as client:
+        # started now, unblocked: starting it later (from a Dask thread, for the first worker)
+        # would unblock SIGINT in that thread, and the workers it starts would see Ctrl-C
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+        stack = contextlib.ExitStack()
+        try:
+            with _sigint_held():
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=":0", silence_logs=logging.CRITICAL))
+                client = stack.enter_context(Client(cluster))
             yield client
+        finally:
+            with _sigint_held():
+                stack.close()
         return
     try:
         client = Client(scheduler, timeout="10s")

@@ -15,9 +15,10 @@ the process sentinels, so a death wakes it up at once. Workers are forked where 
 has ``fork`` (the function, the initializer and the items are inherited, only indices travel),
 else spawned (the function and initializer are pickled once per worker, each item once).
 
-Workers ignore SIGINT (Ctrl-C is the parent's to handle), take the default action on SIGTERM,
-die with the parent on Linux (``PR_SET_PDEATHSIG``), exit quietly when their pipe is closed,
-and never print a traceback. When the generator is closed (the loop ends, ``break``, an
+Workers ignore SIGINT (Ctrl-C is the parent's to handle; it is blocked while a worker starts,
+so a Ctrl-C at that moment cannot interrupt the start-up either), take the default action on
+SIGTERM, die with the parent on Linux (``PR_SET_PDEATHSIG``), exit quietly when their pipe is
+closed, and never print a traceback. When the generator is closed (the loop ends, ``break``, an
 exception, ``KeyboardInterrupt``, garbage collection), busy workers get SIGTERM, idle ones see
 their pipe closed, and any still alive after about one second get SIGKILL; all are joined (no
 zombies) and every pipe is closed.
@@ -195,6 +196,8 @@ def _worker(
     global _note_conn, _note_pid
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if hasattr(signal, "pthread_sigmask"):  # blocked by the parent while it started us
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with_parent(parent_pid)
         # Forked: the parent's ends of every pipe (this worker's own included) were inherited;
@@ -248,6 +251,20 @@ class _Worker:
         self.conn = conn
         self.held: collections.deque[int] = collections.deque()
         self.note: Any = None
+
+
+def _hold_sigint(forked: bool) -> Any:
+    """Block SIGINT in this thread while a worker starts (it inherits the blocked signal and
+    ignores it before unblocking: a Ctrl-C at that moment never interrupts its start-up with a
+    traceback); returns the mask to restore, or ``None`` where there is no
+    ``pthread_sigmask``."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    if not forked:  # its first start would unblock SIGINT in this thread again
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 def _context() -> tuple[Any, bool]:
@@ -333,14 +350,19 @@ def _supervise(
             name="segeval-pool-worker",
             daemon=True,
         )
+        held = _hold_sigint(forked)
         try:
-            process.start()
-        except BaseException:
-            parent_end.close()
-            raise
-        finally:
-            child_end.close()
-        workers.append(_Worker(process, parent_end))
+            try:
+                process.start()
+            except BaseException:
+                parent_end.close()
+                raise
+            finally:
+                child_end.close()
+            workers.append(_Worker(process, parent_end))
+        finally:  # a Ctrl-C that came meanwhile is raised here, with the worker on the list
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def send_batch(worker: _Worker) -> None:
         chunk: list[tuple[int, bytes | None]] = []

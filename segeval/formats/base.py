@@ -74,6 +74,7 @@ class Options:
     gt_folder: Path | None = None
     pred_folder: Path | None = None
     pred_ids: Literal["label", "train"] = "label"
+    reduce_zero_label: bool = False
     iiou: bool = True
     backend: Literal["pycocotools", "faster"] = "pycocotools"
     keep_bbox: bool = False
@@ -118,6 +119,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "pred_ids": ("label", "train"), "backend": ("pycocotools", "faster"),
     "decoder": ("auto", "fast", "pillow"), "device": ("auto", "cpu", "cuda"),
     "iiou": (True, False), "keep_bbox": (True, False), "per_image": (True, False),
+    "reduce_zero_label": (True, False),
 }
 
 

@@ -4,6 +4,11 @@ Ground truth ``gt/<name>.png`` is paired with ``pred/<name>.png`` (sub-folders a
 path below the folder, without ``.png``, is the key). Pixel values are class indices. The
 classes come from a class-names file (a JSON list of names, a JSON object ``{"id": "name"}``
 with ids 0..C-1, or a text file with one name a line) or from ``num_classes`` alone.
+
+With ``reduce_zero_label`` (mmsegmentation's option of the same name, for datasets laid out
+the mmseg way) the ground truth's 0 is not scored and every other label ``v`` is class
+``v - 1`` (the ignore index, 255 by default, stays ignored); predictions hold the classes
+0..C-1 as they are. See :class:`segeval.formats.semantic.LabelMap`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from pathlib import Path
 
 from segeval.errors import DataError, MissingFileError, UsageError
 from segeval.formats.base import Folder, Options, Plan, Tree, png_files, require_folder
-from segeval.formats.semantic import OPTIONS, SemanticReference, semantic_plan
+from segeval.formats.semantic import OPTIONS as SEMANTIC_OPTIONS
+from segeval.formats.semantic import LabelMap, SemanticReference, semantic_plan
 
 TASK = "semantic"
+OPTIONS = SEMANTIC_OPTIONS | {"reduce_zero_label"}
 
 
 def read_class_names(path: Path) -> tuple[str, ...]:
@@ -61,12 +68,16 @@ def reference(gt: Path, options: Options) -> SemanticReference:
     if class_names is not None and num_classes is not None and len(class_names) != num_classes:
         raise UsageError(f"num_classes={num_classes} but class_names has {len(class_names)} "
                          f"names", parameters=("num_classes", "class_names"))
+    if options.reduce_zero_label and options.ignore_index is None:
+        raise UsageError("reduce_zero_label needs an ignore index (the label 0 becomes it)",
+                         parameters=("reduce_zero_label", "ignore_index"))
     names = class_names or tuple(str(i) for i in range(num_classes or 0))
     require_folder(Path(gt), "ground-truth")
     gt_files = png_files(Folder(gt))
     if not gt_files:
         raise MissingFileError(f"{gt}: no ground-truth PNG files found")
-    return SemanticReference("folder", gt_files, tuple(names), options.ignore_index)
+    return SemanticReference("folder", gt_files, tuple(names), options.ignore_index,
+                             LabelMap(reduce_zero_label=options.reduce_zero_label))
 
 
 def plan(pred: Tree, ref: SemanticReference, options: Options) -> Plan:

@@ -24,6 +24,7 @@ ADAPTERS: dict[str, str] = {
     "cityscapes/instance": "segeval.formats.cityscapes.instance",
     "cityscapes/panoptic": "segeval.formats.cityscapes.panoptic",
     "cityscapes-panoptic": "segeval.formats.cityscapes.panoptic",
+    "ade20k": "segeval.formats.ade20k",
 }
 
 #: The ``--format`` names (no task suffix), in the order the CLI lists them.

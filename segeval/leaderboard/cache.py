@@ -6,6 +6,12 @@ produced: its status, its error line, its result document (``segeval score``'s J
 per-image statistics rows (a ``.npy`` blob). A re-run finds unchanged submissions there and
 scores only new or changed ones; deleting the file changes nothing but time. Submissions refused
 while listing (an unsafe archive) are not cached: that check is cheap and always re-done.
+
+Each row is committed as soon as its submission is scored, so a run killed with SIGKILL keeps
+every submission finished before it and a re-run resumes there. A row that cannot be read back
+(corrupt JSON or ``.npy`` blob, wrong column types; :meth:`ResultCache.get` returns ``None``) or
+that does not fit the run (:func:`segeval.leaderboard.runner.damaged`) is logged as a warning
+and scored again, then overwritten; a file that is not an SQLite database at all is not used.
 """
 
 from __future__ import annotations
@@ -73,10 +79,15 @@ class ResultCache:
         if found is None:
             return None
         status, error, document, rows = found
-        return CachedOutcome(
-            status, error, json.loads(document) if document else None,
-            np.load(io.BytesIO(rows), allow_pickle=False) if rows is not None else None,
-        )
+        try:
+            return CachedOutcome(
+                status, error, json.loads(document) if document else None,
+                np.load(io.BytesIO(rows), allow_pickle=False) if rows is not None else None,
+            )
+        except Exception as e:  # any damage to a row (bad JSON, a bad blob, a wrong type)
+            log.warning("%s: damaged cache row %s... (%s); scoring it again", self.path,
+                        key[:12], f"{type(e).__name__}: {e}"[:200].replace("\n", " "))
+            return None
 
     def put(self, key: str, submission: str, outcome: CachedOutcome) -> None:
         if self._db is None:

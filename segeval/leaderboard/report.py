@@ -12,6 +12,14 @@
 * ``plots/leaderboard.png`` and ``plots/<name>/{per_class_iou,confusion_matrix}.png`` for the
   ``plot_top`` best-ranked submissions, when plots are on (they need the ``[plot]`` extra).
 
+``<name>`` is the submission's name as the reports show it
+(:func:`~segeval.leaderboard.runner.visible`; cut with a hash beyond 240 bytes, see
+:func:`file_name`). After writing, ``submissions/*.json`` and ``plots/**/*.png`` files that this
+run did not write (submissions no longer there, plots no longer drawn) are removed.
+
+Names and error texts are submitters' text: Markdown cells escape them (:func:`md_text`), HTML
+escapes them (``html.escape``), JSON and CSV quote them; all are valid UTF-8.
+
 Every file is rendered in memory first, then all are written through temporary files and
 renames (:func:`segeval.report.render.write_files`): never half a report.
 NaN is ``null`` in JSON, empty in CSV and ``n/a`` in Markdown and HTML.
@@ -20,13 +28,14 @@ NaN is ``null`` in JSON, empty in CSV and ``n/a`` in Markdown and HTML.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
-from segeval.leaderboard.runner import Leaderboard
+from segeval.leaderboard.runner import Leaderboard, visible
 from segeval.report import render
 
 log = logging.getLogger("segeval")
@@ -76,8 +85,27 @@ def _header(board: Leaderboard) -> str:
             f"in which a submission scores higher than the one ranked just above it.")
 
 
+#: Markdown characters escaped with a backslash in a text cell (``<``, ``>`` and ``&`` become
+#: entities): no name or error text can close a table cell, open code, emphasis or a link, or
+#: inject HTML into the rendered page.
+_MD_SPECIAL = frozenset("\\`*_[]|~")
+_MD_ENTITY = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def md_text(text: str) -> str:
+    """``text`` as one inert Markdown table cell: :func:`~segeval.leaderboard.runner.visible`
+    (line breaks and control characters as ``\\n``/``\\xNN``), then ``\\ ` * _ [ ] | ~``
+    backslash-escaped and ``< > &`` as HTML entities.
+
+    >>> md_text("a|b`<i>")
+    'a\\\\|b\\\\`&lt;i&gt;'
+    """
+    return "".join("\\" + ch if ch in _MD_SPECIAL else _MD_ENTITY.get(ch, ch)
+                   for ch in visible(text))
+
+
 def _md_cell(x: Any) -> str:
-    return cell(x).replace("|", "\\|").replace("\n", " ")
+    return md_text(x) if isinstance(x, str) else md_text(cell(x))
 
 
 def to_markdown(board: Leaderboard) -> str:
@@ -104,7 +132,7 @@ def to_markdown(board: Leaderboard) -> str:
     lines += ["", f"## Per-class winners ({key})", "",
               f"| id | class | best {key} | submission(s) |", "|---|---|---|---|"]
     for w in board.winners:
-        lines.append(f"| {w['id']} | {_md_cell(w['name'])} | {_md_cell(w[key])} | "
+        lines.append(f"| {_md_cell(w['id'])} | {_md_cell(w['name'])} | {_md_cell(w[key])} | "
                      f"{_md_cell(', '.join(w['winners']) or '—')} |")
     return "\n".join(lines) + "\n"
 
@@ -116,11 +144,12 @@ img{max-width:100%}details{margin:.5em 0}"""
 
 
 def _e(x: Any) -> str:
-    return html.escape(cell(x), quote=True)
+    """A value as HTML text: :func:`~segeval.leaderboard.runner.visible`, then escaped."""
+    return html.escape(visible(cell(x)), quote=True)
 
 
 def _img(data: bytes, alt: str) -> str:
-    return (f'<img alt="{html.escape(alt, quote=True)}" '
+    return (f'<img alt="{html.escape(visible(alt), quote=True)}" '
             f'src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}"/>')
 
 
@@ -158,7 +187,7 @@ def to_html(board: Leaderboard, plots: dict[str, bytes] | None = None) -> str:
         out.append(f"<h2>Per-class winners ({html.escape(key)})</h2><table><thead><tr>"
                    f"<th>id</th><th>class</th><th>best {html.escape(key)}</th>"
                    "<th>submission(s)</th></tr></thead><tbody>")
-        out += [f'<tr><td class="n">{w["id"]}</td><td>{_e(w["name"])}</td>'
+        out += [f'<tr><td class="n">{_e(w["id"])}</td><td>{_e(w["name"])}</td>'
                 f'<td class="n">{_e(w[key])}</td><td>{_e(", ".join(w["winners"]) or "—")}</td>'
                 "</tr>" for w in board.winners]
         out.append("</tbody></table>")
@@ -220,10 +249,53 @@ def write_reports(board: Leaderboard, out: str | Path, *, plots: bool | None = N
     for name, o in board.outcomes.items():
         doc = o.document if o.status == "ok" else {"submission": name, "status": o.status,
                                                    "error": o.error}
-        texts[out / "submissions" / f"{name}.json"] = render.to_json(doc)
+        texts[out / "submissions" / file_name(name, ".json")] = render.to_json(doc)
     for rel, data in images.items():
-        texts[out / "plots" / rel] = data
+        folder, _, base = rel.rpartition("/")
+        texts[out / "plots" / (file_name(folder, "") if folder else "") / base] = data
     for folder in {path.parent for path in texts}:
         folder.mkdir(parents=True, exist_ok=True)
     render.write_files(texts)  # all or nothing
+    _remove_stale(out, set(texts))
     return list(texts)
+
+
+#: The longest file name (in UTF-8 bytes) a report file gets; longer names are cut and get a
+#: hash (most file systems allow 255 bytes).
+_MAX_NAME = 240
+
+
+def file_name(name: str, suffix: str) -> str:
+    """The file (or folder) name of submission ``name`` in the reports: ``name + suffix``, or
+    where that is longer than 240 UTF-8 bytes (a long name with many escaped bytes), its start
+    and 16 hex digits of its SHA-256.
+
+    >>> file_name("team", ".json")
+    'team.json'
+    """
+    import hashlib
+
+    data = name.encode("utf-8", "surrogateescape")
+    if len(data) + len(suffix) <= _MAX_NAME:
+        return name + suffix
+    head = data[:_MAX_NAME - len(suffix) - 17].decode("utf-8", "ignore")
+    return f"{head}~{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+
+
+def _remove_stale(out: Path, written: set[Path]) -> None:
+    """Remove what an earlier run wrote and this one did not: ``submissions/*.json`` of
+    submissions no longer there, ``plots/**/*.png`` no longer drawn, and the plot folders
+    left empty. Other files are left alone; a file that cannot be removed is a warning."""
+    stale = [p for p in (out / "submissions").glob("*.json") if p not in written]
+    plots = out / "plots"
+    stale += [p for p in plots.rglob("*.png") if p not in written]
+    for path in stale:
+        try:
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+        except OSError as e:
+            log.warning("%s: stale report file not removed (%s)", path, e.strerror or e)
+    if plots.is_dir():
+        for folder in sorted((p for p in plots.rglob("*") if p.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):  # not empty: something else is in it
+                folder.rmdir()

@@ -10,9 +10,21 @@ Plans with ``load_gt``/``score_with`` (semantic, panoptic) share the ground trut
 chunks of ground-truth images, decode each image once and score every pending submission's
 prediction for it, returning per submission the chunk's exact total and one small statistics
 row per image (the task's ``row``, for the bootstrap). Other plans (COCO AP) are run whole,
-one submission per worker. The workers are a supervised pool
-(:func:`segeval.engine.pool.imap_supervised`): a worker that dies (a segfault, the OOM killer)
-while scoring a submission fails that submission with one line, and the others go on.
+one submission per worker. The workers are always a supervised pool
+(:func:`segeval.engine.pool.imap_supervised`), one worker process for ``jobs=1`` too: a worker
+that dies (a segfault, the OOM killer) while scoring a submission fails that submission with
+one line, and the others go on; nothing a submission does reaches the process that ranks.
+
+The decode-once loop scores the submissions in *waves* of at most :data:`WAVE`: a submission's
+outcome is final (and handed to ``on_outcome``, which the leaderboard uses to write it to the
+cache at once) when its wave ends, so a run killed with SIGKILL loses at most the wave in
+flight and a re-run resumes from the cache. Each wave decodes the ground truth once: with ``S``
+submissions it is decoded ``ceil(S / WAVE)`` times instead of ``S`` times.
+
+Names and error texts reach the reports through :func:`visible`: a byte of a file name that is
+not UTF-8 (``surrogateescape``) becomes ``\\xNN``, a control or bidirectional-formatting
+character ``\\n``/``\\xNN``/``\\uNNNN``, so every report is valid UTF-8 on one line per
+entry.
 
 A submission that fails (unsafe or corrupt archive, missing file, wrong size, bad label,
 corrupt PNG, a dead worker) is marked failed with its one-line reason. The ranking uses the
@@ -26,12 +38,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
 import signal
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -62,6 +76,51 @@ _NO_NUMBERS = frozenset({"task", "decoder", "device", "per_image", "gt_folder", 
 
 #: ``progress(done, total)``: ground-truth images (or whole submissions) done, and all.
 Progress = Callable[[int, int], Any]
+#: Most submissions the decode-once loop scores together (one wave; see the module docstring).
+WAVE = 8
+
+#: Characters :func:`visible` escapes besides control characters and surrogates: line and
+#: paragraph separators and the bidirectional formatting characters (a name could reorder the
+#: text of the report around it).
+_INVISIBLE = frozenset("\u2028\u2029\u200e\u200f\u061c"
+                       + "".join(map(chr, range(0x202A, 0x202F)))
+                       + "".join(map(chr, range(0x2066, 0x206A))))
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def visible(text: str) -> str:
+    """``text`` with what cannot be shown safely on one line escaped, everything else kept:
+
+    * a byte that was not UTF-8 in a file name (a lone surrogate ``U+DC80..U+DCFF`` from
+      ``surrogateescape``) becomes ``\\xNN`` (the byte), any other lone surrogate
+      ``\\uNNNN``;
+    * ``\\n``, ``\\r``, ``\\t`` as such, other ASCII control characters ``\\xNN``, the C1
+      controls, line/paragraph separators and bidirectional formatting characters
+      ``\\uNNNN``.
+
+    The result encodes to UTF-8 and has no line break. A backslash already in ``text`` is kept
+    as it is, so two names may look alike (``a\\xff`` typed and the byte ``0xFF``): the
+    leaderboard then fails the second one as a duplicate name.
+
+    >>> visible("team\\udcff\\n2")
+    'team\\\\xff\\\\n2'
+    """
+    if text.isprintable() and text.isascii():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _SHORT:
+            out.append(_SHORT[ch])
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass
@@ -296,13 +355,10 @@ def _workers(jobs: int | None, n: int) -> int:
 
 def _run_items(func: Callable[[Any], Any], items: list[Any], jobs: int | None
                ) -> Iterator[tuple[int, bool, Any]]:
-    """``(index, ok, value)`` for every item, in order: in this process for ``jobs=1`` (an
-    exception propagates), else on a supervised pool (a dead worker: ``ok=False`` with a
-    :class:`~segeval.engine.pool.WorkerDied`)."""
-    if jobs == 1:
-        for k, item in enumerate(items):
-            yield k, True, func(item)
-        return
+    """``(index, ok, value)`` for every item, in order, from a supervised pool of
+    ``_workers(jobs)`` processes (one for ``jobs=1``: a submission that kills its worker never
+    kills this process). An exception comes back as ``ok=False`` with the exception; a dead
+    worker as ``ok=False`` with a :class:`~segeval.engine.pool.WorkerDied`."""
     from segeval.engine.pool import imap_supervised
 
     results = imap_supervised(func, items, jobs=_workers(jobs, len(items)), batch=1)
@@ -314,7 +370,8 @@ def _run_items(func: Callable[[Any], Any], items: list[Any], jobs: int | None
 
 def _score_per_image(setup: Setup, subs: Sequence[Submission], plans: dict[int, Any], *,
                      jobs: int | None, progress: Progress | None) -> dict[int, SubmissionOutcome]:
-    """The decode-once loop (see the module docstring); one outcome per planned submission."""
+    """The decode-once loop over one wave (see the module docstring); one outcome per planned
+    submission of ``plans``."""
     from segeval.core.kernels import warm
     from segeval.engine.pool import WorkerDied
 
@@ -324,7 +381,7 @@ def _score_per_image(setup: Setup, subs: Sequence[Submission], plans: dict[int, 
         if len(plans[s].items) != n:  # pragma: no cover - an adapter bug
             raise RuntimeError(f"{subs[s].path}: the plan has {len(plans[s].items)} items for "
                                f"{n} ground-truth images")
-    workers = 1 if jobs == 1 else _workers(jobs, n)
+    workers = _workers(jobs, n)
     size = max(1, math.ceil(n / (4 * workers)))
     chunks = [tuple(range(a, min(a + size, n))) for a in range(0, n, size)]
     shared = _Shared(order[0], plans, setup.task.row)
@@ -412,15 +469,15 @@ def _score_whole_one(plans: dict[int, Any], names: dict[int, str], s: int
 
 
 def _score_whole(subs: Sequence[Submission], plans: dict[int, Any], *, jobs: int | None,
-                 progress: Progress | None) -> dict[int, SubmissionOutcome]:
-    """Every plan run whole, one submission per work item; the progress counts
-    submissions."""
+                 progress: Progress | None, done: Callable[[int, SubmissionOutcome], Any]
+                 ) -> None:
+    """Every plan run whole, one submission per work item, each outcome handed to ``done(s,
+    outcome)`` as soon as it is there; the progress counts submissions."""
     from segeval.engine.pool import WorkerDied
 
     order = sorted(plans)
     names = {s: str(subs[s].path) for s in order}
     func = functools.partial(_score_whole_one, plans, names)
-    out: dict[int, SubmissionOutcome] = {}
     if progress:
         progress(0, len(order))
     for k, ok, value in _run_items(func, order, jobs):
@@ -429,14 +486,23 @@ def _score_whole(subs: Sequence[Submission], plans: dict[int, Any], *, jobs: int
         if not ok:
             if not isinstance(value, WorkerDied):
                 raise value
-            out[s] = SubmissionOutcome(sub.name, sub.path, "failed", _died(sub, value))
+            done(s, SubmissionOutcome(sub.name, sub.path, "failed", _died(sub, value)))
         elif value[0]:
-            out[s] = SubmissionOutcome(sub.name, sub.path, "ok", None, value[1], None)
+            done(s, SubmissionOutcome(sub.name, sub.path, "ok", None, value[1], None))
         else:
-            out[s] = SubmissionOutcome(sub.name, sub.path, "failed", value[1])
+            done(s, SubmissionOutcome(sub.name, sub.path, "failed", value[1]))
         if progress:
             progress(k + 1, len(order))
-    return out
+
+
+def _waves(order: list[int]) -> list[list[int]]:
+    """``order`` cut into as few waves of at most :data:`WAVE` as can be, of even sizes."""
+    if not order:
+        return []
+    count = math.ceil(len(order) / max(1, WAVE))
+    size, extra = divmod(len(order), count)  # the first ``extra`` waves get one more
+    bounds = [k * size + min(k, extra) for k in range(count + 1)]
+    return [order[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def score_submissions(
@@ -445,29 +511,41 @@ def score_submissions(
     *,
     jobs: int | None = None,
     progress: Progress | None = None,
+    on_outcome: Callable[[SubmissionOutcome], Any] | None = None,
 ) -> list[SubmissionOutcome]:
     """Score ``subs`` (already listed) with ``setup``; one outcome per submission, in order.
 
-    ``jobs`` worker processes (default all cores; 1: in this process); ``progress(done,
-    total)`` counts ground-truth images (whole submissions for plans run whole).
+    ``jobs`` worker processes (default all cores; always at least one supervised worker
+    process, never this one); ``progress(done, total)`` counts ground-truth images, once per
+    wave (whole submissions for plans run whole); ``on_outcome(outcome)`` is called for each
+    submission as soon as its outcome is final (the leaderboard caches it then). Error texts
+    pass through :func:`visible`.
     """
     outcomes: dict[int, SubmissionOutcome] = {}
+
+    def done(s: int, outcome: SubmissionOutcome) -> None:
+        if outcome.error is not None:
+            outcome.error = visible(outcome.error)
+        outcomes[s] = outcome
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     plans: dict[int, Any] = {}
     for s, sub in enumerate(subs):
         if sub.error is not None:
-            outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", sub.error)
+            done(s, SubmissionOutcome(sub.name, sub.path, "failed", sub.error))
             continue
         try:
             plans[s] = plan_submission(setup, sub)
         except SegevalError as e:
-            outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed", str(e))
+            done(s, SubmissionOutcome(sub.name, sub.path, "failed", str(e)))
         except Exception as e:  # one broken submission never stops the others
-            outcomes[s] = SubmissionOutcome(sub.name, sub.path, "failed",
-                                            _unexpected(str(sub.path), e))
+            done(s, SubmissionOutcome(sub.name, sub.path, "failed",
+                                      _unexpected(str(sub.path), e)))
     if plans and not setup.ref.names:
         for s in plans:
-            outcomes[s] = SubmissionOutcome(subs[s].name, subs[s].path, "failed",
-                                            "no ground-truth images to score")
+            done(s, SubmissionOutcome(subs[s].name, subs[s].path, "failed",
+                                      "no ground-truth images to score"))
     elif plans:
         first = plans[min(plans)]
         per_image = first.load_gt is not None and first.score_with is not None
@@ -476,9 +554,20 @@ def score_submissions(
                              f"the {setup.task.name} task: its plans have no per-image "
                              f"statistics for the bootstrap (load_gt and score_with)")
         if per_image and setup.task.intervals:
-            outcomes.update(_score_per_image(setup, subs, plans, jobs=jobs, progress=progress))
+            n = len(setup.ref.names)
+            waves = _waves(sorted(plans))
+
+            def shifted(offset: int, d: int, t: int) -> None:
+                progress(offset + d, n * len(waves))  # type: ignore[misc]
+
+            for w, wave in enumerate(waves):
+                wave_out = _score_per_image(
+                    setup, subs, {s: plans[s] for s in wave}, jobs=jobs,
+                    progress=None if progress is None else functools.partial(shifted, w * n))
+                for s in wave:
+                    done(s, wave_out[s])
         else:
-            outcomes.update(_score_whole(subs, plans, jobs=jobs, progress=progress))
+            _score_whole(subs, plans, jobs=jobs, progress=progress, done=done)
     return [outcomes[s] for s in range(len(subs))]
 
 
@@ -576,10 +665,13 @@ def run_leaderboard(
     (``None``: no cache); ``max_bytes`` limits an archive's uncompressed size; ``resamples``,
     ``level`` and ``seed`` set the bootstrap; ``exclude`` lists folders of ``submissions`` that
     are not submissions (the report folder, when it lies there); ``jobs`` worker processes
-    (default all cores; 1: in this process); ``progress(done, total)`` counts ground-truth
-    images (whole submissions for COCO AP), ``on_start(total)`` is called before the work.
-    Raises :class:`~segeval.errors.SegevalError` only for the ground truth or the options; a
-    bad submission is a failed entry.
+    (default all cores; 1: one supervised worker, never this process); ``progress(done,
+    total)`` counts ground-truth images once per wave (whole submissions for COCO AP),
+    ``on_start(total)`` is called before the work. Each submission is written to ``cache`` as
+    soon as it is scored (a killed run resumes there); a damaged cache row is a warning and is
+    scored again. Submission names and error texts are :func:`visible` (a non-UTF-8 name is
+    scored under its escaped name). Raises :class:`~segeval.errors.SegevalError` only for the
+    ground truth or the options; a bad submission is a failed entry.
     """
     if not 0 < level < 1:
         raise UsageError(f"--level must be between 0 and 1, not {level}")
@@ -595,13 +687,18 @@ def run_leaderboard(
     paths = [p for p in discover(folder) if p.resolve() not in skip]
     if not paths:
         raise UsageError(f"{folder}: no submissions (sub-folders or .zip files) found")
-    subs = [open_submission(p, max_bytes, setup.limits) for p in paths]
+    subs = [_shown(open_submission(p, max_bytes, setup.limits)) for p in paths]
     seen: dict[str, Path] = {}
     for k, sub in enumerate(subs):
-        if sub.name in seen:
-            subs[k] = Submission(sub.name + ".zip" if sub.kind == "zip" else sub.name, sub.path,
-                                 sub.kind, error=f"{sub.path}: same name as {seen[sub.name]}")
-        seen.setdefault(sub.name, sub.path)
+        if sub.name in seen:  # fails, under a name of its own (every entry has one)
+            name = base = sub.name + ".zip" if sub.kind == "zip" else sub.name
+            copy = 1
+            while name in seen:
+                copy += 1
+                name = f"{base} ({copy})"
+            subs[k] = Submission(name, sub.path, sub.kind, error=visible(
+                f"{sub.path}: same name as {seen[sub.name]}"))
+        seen.setdefault(subs[k].name, sub.path)
 
     def report(done: int, total: int) -> None:
         if done == 0 and on_start is not None:
@@ -619,7 +716,11 @@ def run_leaderboard(
                 continue
             keys[sub.name] = cache_key(the_task.name, setup.digest, sub.digest)
             hit = store.get(keys[sub.name])
-            if hit is None:
+            why = None if hit is None else damaged(setup, hit)
+            if why is not None:
+                log.warning("%s: damaged cache row for %s (%s); scoring it again", store.path,
+                            sub.name, why)
+            if hit is None or why is not None:
                 todo.append(sub)
             else:
                 outcomes[sub.name] = SubmissionOutcome(sub.name, sub.path, hit.status, hit.error,
@@ -627,14 +728,73 @@ def run_leaderboard(
         if todo:
             log.info("scoring %d of %d submissions (%d from the cache)", len(todo), len(subs),
                      len(subs) - len(todo) - sum(s.error is not None for s in subs))
-        for outcome in score_submissions(setup, todo, jobs=jobs, progress=report):
+
+        def keep(outcome: SubmissionOutcome) -> None:  # cached as soon as it is scored
             outcomes[outcome.name] = outcome
             store.put(keys[outcome.name], outcome.name,
                       CachedOutcome(outcome.status, outcome.error, outcome.document,
                                     outcome.rows))
+
+        score_submissions(setup, todo, jobs=jobs, progress=report, on_outcome=keep)
     ordered = [outcomes[s.name] for s in subs]
     return _rank(the_task, setup.ref, format, metric, ordered, level, resamples, seed,
                  evaluated=[s.name for s in todo])
+
+
+def _shown(sub: Submission) -> Submission:
+    """``sub`` with its name and listing error as reports show them (:func:`visible`)."""
+    name = visible(sub.name)
+    error = None if sub.error is None else visible(sub.error)
+    return sub if (name, error) == (sub.name, sub.error) else replace(sub, name=name, error=error)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two metric values agree (``None`` and NaN are the same; else to 1e-9 relative)."""
+    a = float("nan") if a is None else float(a)
+    b = float("nan") if b is None else float(b)
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def damaged(setup: Setup, hit: CachedOutcome) -> str | None:
+    """Why a cached outcome cannot be what scoring a submission of ``setup`` produced, or
+    ``None``: a wrong status, an ok row without the task's document (``task``, ``metrics``,
+    ``per_class`` as long as the class list), and where the task has intervals, rows that are
+    not ``(images, K)`` integers whose sum gives back every rankable metric of the document. A
+    damaged row is scored again (a cache row written by hand to agree with itself is not
+    caught: the cache is the organiser's own file)."""
+    task = setup.task
+    if hit.status == "failed":
+        return None if isinstance(hit.error, str) and hit.document is None else "failed row"
+    if hit.status != "ok":
+        return f"status {hit.status!r}"
+    doc = hit.document
+    if not isinstance(doc, dict) or doc.get("task") != task.name \
+            or not isinstance(doc.get("metrics"), dict) \
+            or not isinstance(doc.get("per_class"), list) \
+            or not all(isinstance(r, dict) for r in doc["per_class"]):
+        return "not a result document of the task"
+    names = task.class_names(setup.ref)
+    if names and len(doc["per_class"]) != len(names):
+        return f"{len(doc['per_class'])} per-class rows for {len(names)} classes"
+    for m in task.metrics:
+        v = doc["metrics"].get(m)
+        if v is not None and not isinstance(v, (int, float)):
+            return f"metric {m} is not a number"
+    if not task.intervals:
+        return None
+    rows = hit.rows
+    n = len(setup.ref.names)
+    if not isinstance(rows, np.ndarray) or rows.ndim != 2 or rows.shape[0] != n \
+            or rows.dtype.kind not in "iu":
+        return "per-image rows of the wrong shape or type"
+    try:
+        sums = rows.astype(np.int64).sum(axis=0)[None]
+        for m in task.metrics:
+            if not _same(task.replicates(setup.ref, sums, metric=m)[0], doc["metrics"].get(m)):
+                return f"the rows do not give the document's {m}"
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+        return f"the rows do not fit the task ({type(e).__name__})"
+    return None
 
 
 def _rank(task: Any, ref: Any, fmt: str, metric: str, ordered: list[SubmissionOutcome],

@@ -126,7 +126,7 @@ def test_markdown_escapes_and_has_every_section(board, tmp_path: Path) -> None:
     md = (tmp_path / "leaderboard.md").read_text()
     assert "| 1 | alpha | " in md
     assert "## Failed submissions" in md and "## Per-class winners (iou)" in md
-    assert "a&b <team>" in md
+    assert "| a&amp;b &lt;team&gt; |" in md and "<team>" not in md  # no HTML in the page
     rows = [line for line in md.splitlines() if line.startswith("| broken")]
     assert len(rows) == 1 and rows[0].count(" | ") == 1
 

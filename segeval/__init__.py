@@ -7,6 +7,7 @@ Public names (imported lazily, so that ``import segeval`` and the CLI start fast
     from segeval import evaluate, SegevalError
     from segeval import coco_mask_ap, InstanceResult
     from segeval import panoptic_quality, PanopticStats, PanopticResult
+    from segeval import surface_metrics   # Dice, HD95, ASSD, NSD of 2-D/3-D label arrays
 
 See ``docs/metrics.md`` for the formulas and the NaN / ignore rules.
 """
@@ -37,6 +38,7 @@ _LAZY = {
     "panoptic_quality": "segeval.core.panoptic",
     "PanopticStats": "segeval.core.panoptic",
     "PanopticResult": "segeval.core.panoptic",
+    "surface_metrics": "segeval.core.surface",
 }
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "miou",
     "panoptic_quality",
     "pixel_accuracy",
+    "surface_metrics",
 ]
 
 if TYPE_CHECKING:
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     from segeval.core.instance import InstanceResult, coco_mask_ap
     from segeval.core.metrics import MeanScore
     from segeval.core.panoptic import PanopticResult, PanopticStats, panoptic_quality
+    from segeval.core.surface import surface_metrics
     from segeval.errors import SegevalError
     from segeval.scoring import evaluate
 

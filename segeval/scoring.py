@@ -8,6 +8,7 @@ and ``per_image`` (rows, when asked for).
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ def evaluate(
     decoder: Literal["auto", "fast", "pillow"] = "auto",
     device: Literal["auto", "cpu", "cuda"] = "auto",
     per_image: bool = False,
+    labels: Sequence[int] | str | None = None,
+    nsd_tolerance: float = 1.0,
+    spacing: Sequence[float] | str | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
@@ -53,7 +57,8 @@ def evaluate(
         panoptic formats (see ``docs/cli.md`` for each format's layout).
     format
         ``"voc"``, ``"folder"``, ``"cityscapes"``, ``"coco"``, ``"coco-panoptic"``,
-        ``"cityscapes-panoptic"`` or ``"ade20k"``.
+        ``"cityscapes-panoptic"``, ``"ade20k"`` or ``"nifti"`` (3-D medical label volumes:
+        Dice, IoU, HD95, ASSD, NSD per case and label; see ``docs/medical.md``).
     task
         One of a format's evaluations: ``"semantic"`` (default for voc, folder, cityscapes),
         ``"panoptic"``, ``"instance"`` (default for coco); e.g. ``format="cityscapes",
@@ -96,7 +101,17 @@ def evaluate(
         ``"cuda"`` counts semantic pairs on this machine's GPU in batches (decoding stays on
         the CPU; extra ``[gpu]``); ``"auto"`` and ``"cpu"`` count on the CPU.
     per_image
-        Fill ``result.per_image`` with one row per image (not for instance AP).
+        Fill ``result.per_image`` with one row per image (not for instance AP; nifti: one row
+        per case and label).
+    labels
+        nifti: the foreground labels to score (a sequence of non-zero integers, or ``"1,2,3"``;
+        default: every non-zero label in the ground truth or the predictions).
+    nsd_tolerance
+        nifti: the tolerance of the normalised surface Dice, in mm (default 1; a distance
+        equal to it counts as within).
+    spacing
+        nifti: the voxel size in mm along each array axis (``(0.8, 0.8)`` or ``"0.8,0.8"``),
+        replacing the headers'; 2-D PNG images have no header and default to 1 x 1.
     jobs
         Worker processes (default: all cores; 1: in this process).
     scheduler
@@ -132,11 +147,44 @@ def evaluate(
         gt_folder=None if gt_folder is None else Path(gt_folder),
         pred_folder=None if pred_folder is None else Path(pred_folder),
         pred_ids=pred_ids, reduce_zero_label=reduce_zero_label, iiou=iiou, backend=backend,
-        keep_bbox=keep_bbox, decoder=decoder,
-        device=device, per_image=per_image,
+        keep_bbox=keep_bbox, decoder=decoder, device=device, per_image=per_image,
+        labels=_int_list(labels), nsd_tolerance=nsd_tolerance, spacing=_float_list(spacing),
     )
     engine_name(scheduler, device)  # a bad scheduler / device is refused before any reading
     adapter = get_adapter(format, task)
     reference = adapter.reference(Path(gt), options)
     plan = adapter.plan(as_tree(pred), reference, options)
     return run(plan, jobs=jobs, scheduler=scheduler, device=device, progress=progress)
+
+
+def _int_list(value: Any) -> tuple[int, ...] | None:
+    """``labels`` as a tuple (a ``"1,2,3"`` string split); a bad value is left to
+    :class:`~segeval.formats.base.Options` to refuse in the one voice."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
+        value = value.tolist()
+    if isinstance(value, str):
+        try:
+            return tuple(int(v) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise bad_value("labels", "non-zero integer labels or None (every label)",
+                            value) from None
+    if isinstance(value, Sequence):
+        return tuple(int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                     else v for v in value)
+    return value
+
+
+def _float_list(value: Any) -> tuple[float, ...] | None:
+    """``spacing`` as a tuple (a ``"0.8,0.8,2"`` string split)."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
+        value = value.tolist()
+    if isinstance(value, str):
+        try:
+            return tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise bad_value("spacing", "2 or 3 positive numbers (mm per voxel along each "
+                            "axis) or None", value) from None
+    if isinstance(value, Sequence):
+        return tuple(value)
+    return value
+

@@ -17,6 +17,7 @@ coco (instance)       yes     one item (6)   yes (7) no (4)  no (5)
 coco-panoptic         yes     any order      yes     no (8)  yes
 cityscapes-panoptic   yes     any order      yes (9) no (8)  yes
 ade20k                yes +b  any order      no (10) yes     yes
+nifti                 yes     any order      no (11) no (11) no (12)
 ===================== ======= ============== ======= ======= =====
 
 engines
@@ -69,6 +70,11 @@ state
 (10) ADE20K's 150 classes and their names are fixed by the benchmark (``objectInfo150``), as
     Cityscapes' label table is (1). Its ignored pixels are the ground truth's 0 and 255 (after
     ``reduce_zero_label``); the new predictions there are its prediction values 0..150.
+(11) nifti labels are values, not classes of a table: relabelling changes which rows exist
+    (checked in tests/formats/test_nifti.py), and there is no ignore label. Its per-image rows
+    are one per case *and label* (``rows=False`` here; tests/formats/test_nifti.py checks them).
+(12) :mod:`segeval.engine.state` has no medical task: a mean of per-case Dice is not a sum of
+    counts (the per-case rows are the statistics).
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ from segeval.formats.registry import ADAPTERS, get_adapter
 from segeval.formats.voc import CLASS_NAMES as VOC_CLASSES
 from tests.cityscapes_data import STUFF, scene
 from tests.conftest import random_labels, write_png
+from tests.medical_data import medical_cases, write_cases
 from tests.panoptic_data import CATEGORIES as PANOPTIC_CATEGORIES
 from tests.panoptic_data import PanopticImage, id2rgb, random_image, write_set
 
@@ -446,6 +453,8 @@ CASES = {c.id: c for c in [
     # ground truth 0 ("other"), classes 1, 2, 5, 150 and 255; predictions 0 (no class)..150
     Case("ade20k", "ade20k", None, functools.partial(semantic_images, 8, 151, (0, 1, 2, 5, 150)),
          write_ade20k),
+    Case("nifti", "nifti", None, functools.partial(medical_cases, 8, N), write_cases,
+         rows=False),
 ]}
 
 ANY_ORDER = [c for c in CASES if c != "coco"]

@@ -96,6 +96,8 @@ VALID: dict[str, Valid] = {
                                  {"gt": COCO_GT, "results": [], "category_ids": [1],
                                   "image_ids": [1]}),
     "evaluate": lambda tmp: (segeval.evaluate, _folder_data(tmp)),
+    "surface_metrics": lambda tmp: (segeval.surface_metrics,
+                                    {"pred": PRED, "gt": GT, "spacing": (1.0, 2.0)}),
 }
 
 # ------------------------------------------------------------------------ invalid values
@@ -182,6 +184,16 @@ BAD: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {
     # the scheduler (parameters=("scheduler",)), not a value out of range
     ("evaluate", "scheduler"): ([5, 2.5], []),
     ("evaluate", "class_names"): ([5], []),  # a bad class-names file: a DataError naming it
+    ("evaluate", "labels"): ([5, "a,b", (1.5,)], [(0,), ()]),
+    ("evaluate", "nsd_tolerance"): (["1", True], [-1.0, float("nan"), float("inf")]),
+    ("evaluate", "spacing"): ([5, "a,b"], [(0.0, 1.0), (1.0,), (1.0, float("nan"))]),
+    ("surface_metrics", "pred"): ([PRED.astype(float), "abc", np.zeros((2, 2, 2, 2), int)],
+                                  [np.zeros((3, 3), int)]),
+    ("surface_metrics", "gt"): ([GT.astype(float), [[0, 1]]], []),
+    ("surface_metrics", "spacing"): (["1,1", 5, (1.0, True)], [(0.0, 1.0), (1.0,),
+                                                               (1.0, float("nan"))]),
+    ("surface_metrics", "tolerance"): (["1", True], [-1.0, float("inf")]),
+    ("surface_metrics", "label"): ([1.5, "1", True], []),
 }
 
 #: Whole callables that are not walked, and why.
@@ -330,6 +342,9 @@ OPTION_ERRORS = [
     ({"pred_ids": "train"}, "pred_ids"),
     ({"reduce_zero_label": True, "ignore_index": None}, "reduce_zero_label"),
     ({"iiou": False}, "iiou"),
+    ({"labels": (1,)}, "labels"),
+    ({"nsd_tolerance": 2.0}, "nsd_tolerance"),
+    ({"spacing": (1.0, 1.0)}, "spacing"),
     ({"backend": "faster"}, "backend"),
     ({"keep_bbox": True}, "keep_bbox"),
     ({"split": "val"}, "split"),

@@ -71,6 +71,14 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
 @click.option("--cityscapes-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="cityscapes: write the official script's result JSON "
               "(resultPixelLevelSemanticLabeling.json) too.")
+@click.option("--labels", default=None, metavar="1,2,3",
+              help="nifti: the foreground labels to score [default: every non-zero label in "
+              "the ground truth or the predictions].")
+@click.option("--nsd-tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              metavar="MM", help="nifti: tolerance of the normalised surface Dice, in mm.")
+@click.option("--spacing", default=None, metavar="MM,MM[,MM]",
+              help="nifti: voxel size in mm per array axis, replacing the headers' (2-D PNG "
+              "images: default 1,1).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
@@ -113,6 +121,7 @@ def score(pred: Path, gt: Path, format: str, json_path: Path | None, csv_path: P
       segeval score --format coco-panoptic --gt panoptic_val2017.json --pred pred.json
       segeval score --format cityscapes --gt cityscapes/ --pred results/ --pred-ids train
       segeval score --format ade20k --gt ADEChallengeData2016 --pred preds/
+      segeval score --format nifti --gt labelsTs/ --pred preds/ --per-image cases.csv
     """
     setup_logging()
     if cityscapes_json is not None and (format != "cityscapes"

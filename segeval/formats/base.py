@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -81,6 +82,9 @@ class Options:
     decoder: Decoder = "auto"
     device: Device = "auto"
     per_image: bool = False
+    labels: tuple[int, ...] | None = None
+    nsd_tolerance: float = 1.0
+    spacing: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -94,6 +98,22 @@ class Options:
                                              or not isinstance(self.num_classes, int)
                                              or self.num_classes < 1):
             raise bad_value("num_classes", "a positive integer or None", self.num_classes)
+        if self.labels is not None and (
+                not isinstance(self.labels, tuple) or not self.labels
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v != 0
+                           for v in self.labels)):
+            raise bad_value("labels", "non-zero integer labels or None (every label)",
+                            self.labels)
+        if (isinstance(self.nsd_tolerance, bool)
+                or not isinstance(self.nsd_tolerance, int | float)
+                or not math.isfinite(self.nsd_tolerance) or self.nsd_tolerance < 0):
+            raise bad_value("nsd_tolerance", "a finite number of mm >= 0", self.nsd_tolerance)
+        if self.spacing is not None and (
+                not isinstance(self.spacing, tuple) or len(self.spacing) not in (2, 3)
+                or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                           and math.isfinite(v) and v > 0 for v in self.spacing)):
+            raise bad_value("spacing", "2 or 3 positive numbers (mm per voxel along each "
+                            "axis) or None", self.spacing)
 
     def set(self) -> dict[str, Any]:
         """The options whose value differs from the default, by name."""

@@ -25,6 +25,7 @@ ADAPTERS: dict[str, str] = {
     "cityscapes/panoptic": "segeval.formats.cityscapes.panoptic",
     "cityscapes-panoptic": "segeval.formats.cityscapes.panoptic",
     "ade20k": "segeval.formats.ade20k",
+    "nifti": "segeval.formats.nifti",
 }
 
 #: The ``--format`` names (no task suffix), in the order the CLI lists them.

@@ -7,7 +7,7 @@ A task object (one per run, built by :func:`make_task` from the adapter's ``TASK
 run's :class:`~segeval.formats.base.Options`; picklable) has:
 
 ``name``
-    ``"semantic"``, ``"panoptic"`` or ``"instance"`` (the adapter's ``TASK``).
+    ``"semantic"``, ``"panoptic"``, ``"instance"`` or ``"medical"`` (the adapter's ``TASK``).
 ``metrics``
     The metric keys of ``result.to_dict()["metrics"]`` that can rank submissions (all "higher
     is better"); ``default_metric`` is the one used without ``--metric``.
@@ -102,8 +102,82 @@ class SemanticTask:
         return getattr(metrics, metric)(counts, self.absent)
 
 
+#: Fixed-point scale of the medical task's rows: a per-case Dice/IoU/NSD in [0, 1] is stored as
+#: ``round(value * 2**32)`` (the runner keeps integer rows), exact to 1.2e-10 per case, and sums
+#: over up to 2**20 resampled cases stay exact in float64.
+MEDICAL_SCALE = float(1 << 32)
+MEDICAL_NO_INTERVAL = ("none: without labels= the label set depends on each submission's "
+                       "predictions; give the labels to get intervals (see docs/medical.md)")
+
+
+class MedicalTask:
+    """3-D medical volumes (the nifti format): ranked by the mean over labels of the mean over
+    cases of Dice (or IoU, NSD: all higher-is-better; HD95/ASSD are in the documents).
+
+    With ``labels`` given, the bootstrap resamples *cases*: a case's row is, per label,
+    ``[dice, iou, nsd]`` in fixed point (:data:`MEDICAL_SCALE`, 0 where undefined) and 1 if the
+    label is defined in that case (in either volume), so a resample's per-label mean is
+    ``sum / (scale * count)``, exactly the document's mean of that resample up to the fixed
+    point's 1.2e-10. Without ``labels`` each submission may add labels of its own, so there is
+    no common row: no intervals (``ci`` null, the reason in ``ci.method``).
+    """
+
+    name = "medical"
+    metrics = ("dice", "iou", "nsd")
+    default_metric = "dice"
+    per_class_metric = "dice"
+
+    def __init__(self, labels: tuple[int, ...] | None = None) -> None:
+        self.labels = labels
+        self.intervals = labels is not None
+        self.interval_method = METHOD.replace("images", "cases") if self.intervals \
+            else MEDICAL_NO_INTERVAL
+
+    @classmethod
+    def from_options(cls, options: Any) -> MedicalTask:
+        return cls(options.labels)
+
+    def row(self, stats: Any) -> np.ndarray:
+        """One case's row (see the class docstring) from its
+        :class:`~segeval.core.medical.CaseStats`."""
+        (case,) = stats.cases
+        out = np.zeros((len(self.labels or ()), 4), np.int64)
+        where = {lab: k for k, lab in enumerate(case.labels)}
+        for j, lab in enumerate(self.labels or ()):
+            k = where.get(lab)
+            if k is None or np.isnan(case.values[k, 0]):
+                continue
+            out[j, :3] = np.round(case.values[k, [0, 1, 4]] * MEDICAL_SCALE)
+            out[j, 3] = 1
+        return out.ravel()
+
+    def class_names(self, ref: Any) -> tuple[str, ...]:
+        return tuple(str(v) for v in (self.labels or ()))
+
+    @staticmethod
+    def class_has_gt(row: dict[str, Any]) -> bool:
+        """Whether some case has the label in its ground truth."""
+        return bool(row.get("cases_with_gt", 1))
+
+    def replicates(self, ref: Any, sums: np.ndarray, metric: str) -> np.ndarray:
+        """The metric of summed case rows, ``(B, 4 L)`` -> ``(B,)``: the mean over labels (NaN
+        left out) of each label's mean over the resampled cases."""
+        if metric not in self.metrics:
+            raise unknown_metric(self, metric)
+        sums = np.asarray(sums, np.float64).reshape(sums.shape[0], -1, 4)
+        count = sums[:, :, 3]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_label = sums[:, :, self.metrics.index(metric)] / (MEDICAL_SCALE * count)
+        per_label[count == 0] = np.nan
+        defined = ~np.isnan(per_label)
+        n = defined.sum(axis=1)
+        total = np.where(defined, per_label, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
 #: Task name -> task class (the adapters' ``TASK``).
-TASKS: dict[str, type] = {"semantic": SemanticTask}
+TASKS: dict[str, type] = {"semantic": SemanticTask, "medical": MedicalTask}
 
 
 def _register() -> None:

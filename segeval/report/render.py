@@ -141,17 +141,47 @@ def instance_table(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES = {"semantic": semantic_table, "instance": instance_table, "panoptic": panoptic_table}
+def medical_table(result: Any) -> str:
+    """Per label: the mean and median over cases of Dice, IoU, HD95, ASSD and NSD (distances
+    in mm; a case with the label in only one volume makes HD95/ASSD inf), then the means over
+    labels."""
+    rows = [("label", "cases", "Dice", "(med)", "IoU", "(med)", "HD95", "(med)", "ASSD",
+             "(med)", "NSD", "(med)")]
+    for r in result._per_class():
+        cells = [str(r["label"]), f"{r['cases_with_gt']}/{result.num_cases}"]
+        for m in ("dice", "iou", "hd95", "assd", "nsd"):
+            digits = 4 if m in ("dice", "iou", "nsd") else 2
+            cells += [cell(r[m], digits), cell(r[f"{m}_median"], digits)]
+        rows.append(tuple(cells))
+    lines = aligned(rows) if len(rows) > 1 else ["(no labels in any volume)"]
+    m = result.metrics
+    s = result.settings
+    inf = [f"{m[k + '_inf']} labels with {k.upper()} inf" for k in ("hd95", "assd")
+           if m[f"{k}_inf"]]
+    lines += [
+        "",
+        f"cases {result.num_cases}   labels {len(result.labels)}   NSD tolerance "
+        f"{s.get('nsd_tolerance_mm', 1.0):g} mm   (cases: with the label in the ground truth; "
+        f"distances in mm)",
+        f"mean Dice  {cell(m['dice'])}   IoU  {cell(m['iou'])}   NSD  {cell(m['nsd'])}   "
+        f"HD95  {cell(m['hd95'], 2)}   ASSD  {cell(m['assd'], 2)}   (over {m['dice_n']} "
+        f"labels)" + (f"   [{', '.join(inf)}]" if inf else ""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+TABLES = {"semantic": semantic_table, "instance": instance_table, "panoptic": panoptic_table,
+          "medical": medical_table}
 TABLES["semantic/cityscapes"] = cityscapes_table
 
 
 def to_json(document: Any) -> str:
-    """JSON text with NaN written as ``null`` (JSON has no NaN)."""
+    """JSON text with NaN (and infinity) written as ``null`` (JSON has neither)."""
     return json.dumps(_nan_to_none(document), indent=2, allow_nan=False) + "\n"
 
 
 def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
+    if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
         return {k: _nan_to_none(v) for k, v in x.items()}

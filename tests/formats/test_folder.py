@@ -82,7 +82,7 @@ def test_two_files_for_one_stem_are_refused(tmp_path: Path) -> None:
 
 def test_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"^The 'format' parameter must be 'ade20k', .*, "
-                                         r"'folder' or 'voc'\. Got 'kitti' instead\.$"):
+                                         r"'folder', 'nifti' or 'voc'\. Got 'kitti' instead\.$"):
         evaluate(tmp_path, tmp_path, "kitti")
 
 

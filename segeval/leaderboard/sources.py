@@ -31,7 +31,9 @@ naming the link (a participant's folder could otherwise link to the hidden groun
 The :class:`Limits` come from the ground truth (:func:`submission_limits`): a submission needs
 no more than its ground truth, so a member may hold at most what the largest ground-truth file
 can need (a PNG: its pixels x :data:`PNG_BYTES_PER_PIXEL` x :data:`SIZE_FACTOR`; a JSON file
-:data:`JSON_FACTOR` times its size; plus :data:`SLACK_BYTES`), all members together the sum of
+:data:`JSON_FACTOR` times its size; a NIfTI volume its header's voxels x
+:data:`NIFTI_BYTES_PER_VOXEL` times its bytes per voxel, uncompressed, x :data:`SIZE_FACTOR`;
+plus :data:`SLACK_BYTES`), all members together the sum of
 those, and the number of members :data:`MEMBERS_PER_FILE` per ground-truth file (256 for the
 instance task, whose predictions are one mask PNG per instance) plus :data:`EXTRA_MEMBERS`.
 
@@ -49,6 +51,7 @@ import stat
 import struct
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,9 @@ DEFAULT_MAX_BYTES = 4 << 30
 
 #: Bytes per pixel a label PNG segeval reads can need at most (8-bit RGBA).
 PNG_BYTES_PER_PIXEL = 4
+#: A NIfTI prediction may store each voxel in up to this many times the ground truth's bytes
+#: (an 8-bit ground truth, float64 predictions), uncompressed.
+NIFTI_BYTES_PER_VOXEL = 8
 #: A PNG file may be larger than its pixels (filter bytes, stored deflate blocks, chunks).
 SIZE_FACTOR = 2
 #: A prediction JSON (COCO results with masks, a panoptic segment table) may be this many times
@@ -93,18 +99,48 @@ class Limits:
     members: int
 
 
-def _head(file: Any) -> tuple[bytes, int]:
-    """The first 33 bytes of a ground-truth file (a PNG's signature and IHDR) and its size."""
+def _head(file: Any, n: int = 33) -> tuple[bytes, int]:
+    """The first ``n`` bytes of a ground-truth file (a PNG's signature and IHDR) and its
+    size."""
     tree = getattr(file, "tree", None)
     if tree is not None and not isinstance(tree, Folder):
         data = file.read()
-        return data[:33], len(data)
+        return data[:n], len(data)
     path = Path(file) if tree is None else tree.root / file.member
     try:
         with open(path, "rb") as f:
-            return f.read(33), os.fstat(f.fileno()).st_size
+            return f.read(n), os.fstat(f.fileno()).st_size
     except OSError as e:
         raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
+
+
+def _nifti_bytes(file: Any, name: str) -> int | None:
+    """The uncompressed size a NIfTI-1 or NIfTI-2 file's header announces (header + voxels x
+    bytes per voxel), or ``None`` when the header cannot be read so."""
+    head, _ = _head(file, 1 << 16)
+    if name.endswith(".gz"):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 544)
+        except zlib.error:
+            return None
+    for order in "<>":
+        if len(head) >= 348 and struct.unpack_from(order + "i", head)[0] == 348:
+            rank, *dims = struct.unpack_from(order + "8h", head, 40)
+            bits = struct.unpack_from(order + "h", head, 72)[0]
+            offset = 352
+        elif len(head) >= 540 and struct.unpack_from(order + "i", head)[0] == 540:
+            bits = struct.unpack_from(order + "h", head, 14)[0]
+            rank, *dims = struct.unpack_from(order + "8q", head, 16)
+            offset = 544
+        else:
+            continue
+        if not 1 <= rank <= 7:
+            return None
+        voxels = 1
+        for d in dims[:rank]:
+            voxels *= max(int(d), 1)
+        return offset + voxels * max(int(bits), 8) // 8
+    return None
 
 
 def file_need(file: Any) -> int:
@@ -117,6 +153,10 @@ def file_need(file: Any) -> int:
         return SIZE_FACTOR * (width * height * PNG_BYTES_PER_PIXEL + height) + SLACK_BYTES
     if name.endswith(".json"):
         return JSON_FACTOR * size + SLACK_BYTES
+    if name.endswith((".nii", ".nii.gz")):  # as stored uncompressed, in any voxel type
+        raw = _nifti_bytes(file, name)
+        if raw is not None:
+            return SIZE_FACTOR * max(raw * NIFTI_BYTES_PER_VOXEL, size) + SLACK_BYTES
     return SIZE_FACTOR * size + SLACK_BYTES
 
 

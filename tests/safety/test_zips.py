@@ -30,12 +30,14 @@ from segeval.leaderboard.sources import (
     CD_BYTES_PER_MEMBER,
     EXTRA_MEMBERS,
     MEMBERS_PER_FILE,
+    NIFTI_BYTES_PER_VOXEL,
     PNG_BYTES_PER_PIXEL,
     SIZE_FACTOR,
     SLACK_BYTES,
     Limits,
     SubmissionError,
     close_archives,
+    file_need,
     list_zip,
     open_submission,
 )
@@ -401,3 +403,28 @@ def test_the_archive_reader_refuses_damage_in_one_line(tmp_path_factory, data: b
         read += 1
     event(f"listed, {read} of {len(sub.members)} members read")
     close_archives()
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_a_nifti_ground_truth_limits_by_its_header(tmp_path: Path, suffix: str) -> None:
+    """A volume's limit comes from its header (NIfTI-1: ``dim`` at byte 40, ``bitpix`` at 72,
+    data from byte 352), not from its compressed size: 10 x 20 x 30 8-bit voxels."""
+    import gzip
+
+    header = bytearray(348)
+    struct.pack_into("<i", header, 0, 348)
+    struct.pack_into("<8h", header, 40, 3, 10, 20, 30, 1, 1, 1, 1)
+    struct.pack_into("<hh", header, 70, 2, 8)  # datatype uint8, bitpix 8
+    struct.pack_into("<f", header, 108, 352.0)  # vox_offset
+    header[344:348] = b"n+1\x00"
+    data = bytes(header) + bytes(4) + bytes(6000)
+    path = tmp_path / f"case{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    try:  # the [medical] extra: the header is what the spec says
+        import nibabel
+    except ImportError:
+        nibabel = None
+    if nibabel is not None:
+        assert nibabel.load(path).shape == (10, 20, 30)
+    raw = 352 + 10 * 20 * 30
+    assert file_need(path) == SIZE_FACTOR * raw * NIFTI_BYTES_PER_VOXEL + SLACK_BYTES

@@ -203,7 +203,7 @@ def test_known_disagreements_are_gone(case: str) -> None:
     elif case == "chunk after IEND":  # ignored by all (what follows IEND is not the PNG's)
         chunks.append((b"tEXt", b"a\x00b"))
         refused = False
-    elif case == "short tRNS after IDAT":  # Pillow's tRNS handler raised struct.error
+    elif case == "short tRNS after IDAT":  # Pillow refused it ("Truncated tRNS chunk")
         chunks.insert(idat[-1] + 1, (b"tRNS", b"\x01"))
         refused = False  # tRNS does not change label indices; the fast reader ignores it
     elif case == "bad chunk type after IDAT":  # Pillow stopped reading there and accepted

@@ -26,12 +26,25 @@ small evaluation does not pay Numba's start-up (about half a second).
 The decoder is chosen per call with ``decoder=`` (``segeval.evaluate(..., decoder=...)`` and
 ``segeval score --decoder`` pass it down to every worker).
 
-The fast path is stricter than Pillow about damage: a truncated file, a bad chunk CRC (also in
-IDAT, which Pillow does not check), a missing IEND, image data that does not inflate to
-exactly the announced size or a bad Adler-32 are errors. A declared size over the
-decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS`` pixels, where Pillow refuses) is
-refused before anything is allocated. Decoding is thread-safe (the compiled loops release the
-GIL, and so does the ctypes call).
+Every decoder applies the same checks, so that a byte string gives the same array with all
+three or is refused by all three with the same message (a fuzz test holds them to it,
+``tests/safety/test_png_agreement.py``, see ``docs/fuzzing.md``): the chunks are walked and
+every CRC checked (IDAT's too, which Pillow does not check), a missing IEND, a second IHDR (Pillow
+would read the second one), IDAT chunks that are not consecutive, image data that does not
+inflate to exactly the announced size, a bad Adler-32 and a filter type above 4 are errors
+(the image data is checked so for the kinds the fast path reads; the others, such as 1-bit or
+interlaced images, are Pillow's alone whatever the decoder); what follows IEND is ignored.
+For the kinds the fast path reads, Pillow is then given only the
+IHDR, IDAT and IEND chunks, so that an ancillary chunk (which does not change label indices) is
+ignored by both rather than parsed by one. Any other exception Pillow raises on damaged data
+is a :class:`~segeval.errors.FileFormatError` too.
+
+Sizes are checked from the header before anything of the image's size is allocated: a declared
+size over the decompression-bomb limit (:func:`max_pixels`: ``2 * PIL.Image.MAX_IMAGE_PIXELS``
+pixels, where Pillow refuses) is refused, so is image data too short to inflate to the announced
+size (deflate expands at most about 1032 times), and with ``shape=`` (the ground truth's) an
+image of another size (:class:`~segeval.errors.SizeMismatchError`). Decoding is thread-safe (the
+compiled loops release the GIL, and so does the ctypes call).
 """
 
 from __future__ import annotations

@@ -428,3 +428,39 @@ def test_a_nifti_ground_truth_limits_by_its_header(tmp_path: Path, suffix: str) 
         assert nibabel.load(path).shape == (10, 20, 30)
     raw = 352 + 10 * 20 * 30
     assert file_need(path) == SIZE_FACTOR * raw * NIFTI_BYTES_PER_VOXEL + SLACK_BYTES
+
+
+def test_a_png_there_is_not_the_memory_for_is_one_line(tmp_path: Path) -> None:
+    """A valid 12000 x 12000 PNG (144 MB of pixels in 140 KB) with 100 MB of address space
+    left: every decoder says so in one line (the fast reader's output array, and Pillow's
+    image, cannot be allocated; the check before Pillow inflates a megabyte at a time)."""
+    from tests.formats import pngenc
+
+    c = zlib.compressobj(9)
+    row = bytes(12_001)
+    stream = b"".join(c.compress(row) for _ in range(12_000)) + c.flush()
+    path = tmp_path / "big.png"
+    path.write_bytes(pngenc.SIGNATURE
+                     + pngenc.chunk(b"IHDR", struct.pack(">IIBBBBB", 12_000, 12_000, 8, 0, 0,
+                                                         0, 0))
+                     + pngenc.chunk(b"IDAT", stream) + pngenc.chunk(b"IEND", b""))
+    code = (
+        "from segeval.formats.png import decode_label_png\n"
+        "from segeval.core.kernels import png_jit\n"
+        "from segeval.errors import SegevalError\n"
+        f"data = open({str(path)!r}, 'rb').read()\n"
+        "status = open('/proc/self/status').read()\n"
+        "size = int(status.split('VmSize:')[1].split()[0]) << 10\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + (100 << 20), size + (100 << 20)))\n"
+        "out = []\n"
+        "for decoder in ('fast', 'pillow', 'auto'):\n"
+        "    try:\n"
+        "        decode_label_png(data, 'big.png', decoder=decoder)\n"
+        "        out.append(None)\n"
+        "    except SegevalError as e:\n"
+        "        out.append(str(e))\n"
+        "print(json.dumps(out))\n"
+    )
+    out = _in_subprocess(code, limit=-1)
+    assert out == ["big.png: a PNG of 12000x12000 (width x height) that there is not the "
+                   "memory to decode"] * 3

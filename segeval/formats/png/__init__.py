@@ -178,29 +178,36 @@ def decode_label_png(
         raise SizeMismatchError(f"{name}: shape {(header.height, header.width)} does not match "
                                 f"the ground truth{gt} shape {tuple(shape)}")
     kind = _FAST_KINDS.get((header.bit_depth, header.colour_type))
-    if kind is not None and not header.interlaced and not header.animated:
-        bpp, what = kind
-        _check_kind(name, what, panoptic)
-        if decoder != "pillow" and (compiled_available() if decoder == "fast"
-                                    else use_compiled(header.width * header.height * bpp)):
-            return _decode_fast(name, header, bpp, what)
-        # Pillow decodes the same pixels: what the fast path checks is checked here, and
-        # Pillow is given only the chunks the fast path reads (IHDR, IDAT, IEND), so that
-        # an ancillary chunk Pillow parses (or chokes on) cannot make the two differ
-        _check_image_data(name, header, bpp)
-        data = _core_chunks(data, header)
-    return _pillow(name, data, panoptic)
+    try:
+        if kind is not None and not header.interlaced and not header.animated:
+            bpp, what = kind
+            _check_kind(name, what, panoptic)
+            if decoder != "pillow" and (compiled_available() if decoder == "fast"
+                                        else use_compiled(header.width * header.height * bpp)):
+                return _decode_fast(name, header, bpp, what)
+            # Pillow decodes the same pixels: what the fast path checks is checked here, and
+            # Pillow is given only the chunks the fast path reads (IHDR, IDAT, IEND), so that
+            # an ancillary chunk Pillow parses (or chokes on) cannot make the two differ
+            _check_image_data(name, header, bpp)
+            data = _core_chunks(data, header)
+        return _pillow(name, data, panoptic)
+    except MemoryError:  # the header's size is more than this process may allocate
+        raise FileFormatError(f"{name}: a PNG of {header.width}x{header.height} (width x "
+                              f"height) that there is not the memory to decode") from None
 
 
 def _pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
     """:func:`_decode_pillow`, with any exception Pillow raises on damaged data (it raises
     ``struct.error``, ``IndexError``, ``EOFError``... besides what ``_decode_pillow`` turns
-    into one line) made a :class:`~segeval.errors.FileFormatError`."""
+    into one line) made a :class:`~segeval.errors.FileFormatError` (``MemoryError`` is the
+    caller's)."""
     try:
         return _decode_pillow(name, data, panoptic)
     except SegevalError as e:
         if "cannot identify image file <" in str(e):  # no object address in the message
             raise _corrupt(name, "Pillow cannot identify the image") from None
+        raise
+    except MemoryError:
         raise
     except Exception as e:
         raise _corrupt(name, f"{type(e).__name__}: {e}") from None
@@ -426,25 +433,52 @@ def _check_stream_length(name: str, idat: list[memoryview], size: int, what: str
                              f"({size} bytes)")
 
 
-#: The reusable inflate buffer :func:`_check_image_data` uses (the fused Cityscapes reader
-#: uses slots 0 to 2).
-_CHECK_SLOT = 3
+#: Bytes :func:`_check_image_data` inflates at a time.
+_CHECK_STEP = 1 << 20
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def _check_image_data(name: str, h: _Header, bpp: int) -> None:
     """What :func:`_decode_fast` checks of the image data, for a file Pillow decodes: the
     stream inflates to exactly the announced size (Adler-32 and stream end included) and every
-    row's filter type is 0..4; the same errors, word for word."""
+    row's filter type is 0..4; the same errors, word for word, in the same order. The stream
+    is inflated a megabyte at a time and nothing is kept: Pillow's memory is all it costs."""
     size = h.height * (h.width * bpp + 1)
     what = _what(h)
     _check_stream_length(name, h.idat, size, what)
-    raw = _inflate(name, h.idat, size, what, _CHECK_SLOT)
     stride = h.width * bpp + 1
-    bad = np.flatnonzero(raw[::stride] > 4)
-    if bad.size:
-        row = int(bad[0])
-        raise _corrupt(name, f"row {row} has filter type {raw[row * stride]} (0..4 expected)")
+    d = zlib.decompressobj()
+    got = 0
+    bad: tuple[int, int] | None = None  # the first row with a bad filter type, and its type
+    # the whole stream at once, as _inflate_zlib gives it (zlib reads ahead as far as its
+    # input goes, so where it sees an error depends on how the input is cut, not the output)
+    pending: bytes | memoryview = h.idat[0] if len(h.idat) == 1 else b"".join(h.idat)
+    try:
+        while got <= size and not d.eof:
+            before = len(pending)
+            out = d.decompress(pending, min(_CHECK_STEP, size + 1 - got))
+            pending = d.unconsumed_tail
+            if bad is None and out:
+                first = (-got) % stride
+                types = np.frombuffer(out, np.uint8)[first::stride]
+                over = np.flatnonzero(types > 4)
+                if over.size:
+                    bad = ((got + first) // stride + int(over[0]), int(types[over[0]]))
+            got += len(out)
+            if not out and len(pending) == before:
+                break  # no input left (or no progress): the stream does not end
+    except zlib.error as e:
+        raise _corrupt(name, f"the image data does not inflate: {e}") from None
+    if got > size:
+        raise _corrupt(name, f"the image data inflates to more than the {size} bytes of a "
+                             f"{what} image")
+    if not d.eof:
+        raise _corrupt(name, "truncated image data: the compressed stream does not end")
+    if got < size:
+        raise _corrupt(name, f"the image data inflates to {got} bytes, not the {size} "
+                             f"bytes of a {what} image")
+    if bad is not None:
+        raise _corrupt(name, f"row {bad[0]} has filter type {bad[1]} (0..4 expected)")
 
 
 def _core_chunks(data: bytes, h: _Header) -> bytes:

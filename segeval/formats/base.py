@@ -17,9 +17,11 @@ archive) by member name, so the same pairing code serves both; ground truth is a
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -40,6 +42,7 @@ Missing = Literal["error", "zero"]
 Absent = Literal["nan", "exclude-no-gt", "zero"]
 Decoder = Literal["auto", "fast", "pillow"]
 Device = Literal["auto", "cpu", "cuda"]
+Links = Literal["follow", "refuse"]
 SHOW = 5  # names listed in a message about many files
 
 
@@ -166,54 +169,147 @@ class Tree(Protocol):
 
 
 class Folder:
-    """A folder on disk as a :class:`Tree` (listed once, lazily; pickles as its path)."""
+    """A folder on disk as a :class:`Tree` (listed once, lazily; pickles as its path).
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    ``links`` says what a symbolic link below the root is:
+
+    * ``"follow"`` (the default; ground truth and the organiser's own files): links to files
+      and to folders are followed. What cannot be listed or read -- a link to nothing, a link
+      loop, a folder that cannot be listed -- is a :class:`~segeval.errors.DataError` naming
+      it, never skipped (a run on fewer images than the folder holds would be silently wrong).
+    * ``"refuse"`` (prediction folders, see :func:`as_tree`): every symbolic link below the
+      root, to a file or a folder, inside the root or out of it, is a
+      :class:`~segeval.errors.DataError` naming it, when listing and when reading a member; so
+      is a member name with a ``..`` component or an absolute one. A participant's folder
+      cannot then reach the hidden ground truth through a link (zip archives refuse link
+      members likewise, :mod:`segeval.leaderboard.sources`). The root itself may be a link.
+
+    Other entries that are not regular files or folders (sockets, FIFOs, devices) are left out
+    of the listing.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], links: Links = "follow") -> None:
+        if links not in ("follow", "refuse"):
+            raise bad_value("links", one_of(("follow", "refuse")), links)
         self._root = Path(root)
+        self._links: Links = links
         self._files: dict[str, int] | None = None
 
     @property
     def root(self) -> Path:
         return self._root
 
+    @property
+    def links(self) -> Links:
+        return self._links
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return Folder, (self._root,)
+        return Folder, (self._root, self._links)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Folder) and other._root == self._root
+        return (isinstance(other, Folder) and other._root == self._root
+                and other._links == self._links)
 
     def __hash__(self) -> int:
-        return hash(self._root)
+        return hash((self._root, self._links))
 
     def __repr__(self) -> str:
-        return f"Folder({str(self._root)!r})"
+        extra = "" if self._links == "follow" else f", links={self._links!r}"
+        return f"Folder({str(self._root)!r}{extra})"
 
     def files(self) -> Mapping[str, int]:
+        """``{member: size in bytes}`` of every regular file below the root, ordered by path
+        components (the order of ``sorted(root.rglob("*"))``); ``{}`` when the root is not a
+        folder (the adapters say so). Raises :class:`~segeval.errors.DataError` as the class
+        docstring says."""
         if self._files is None:
-            found: dict[str, int] = {}
-            for dirpath, dirnames, names in os.walk(self._root):
-                dirnames.sort()
-                rel = Path(dirpath).relative_to(self._root)
-                for name in sorted(names):
-                    path = Path(dirpath) / name
-                    try:
-                        st = path.stat()
-                    except OSError:
-                        continue
-                    if os.path.isfile(path):
-                        found[(rel / name).as_posix()] = st.st_size
-            # the order of ``sorted(root.rglob("*"))``: by path components
+            found = list_tree(self._root, self._links)
             self._files = dict(sorted(found.items(), key=lambda kv: kv[0].split("/")))
         return self._files
 
     def path(self, member: str) -> Path:
+        if self._links == "refuse":
+            check_no_links(self._root, member)
         return self._root / member
 
     def read(self, member: str) -> bytes:
+        if self._links == "refuse":
+            check_no_links(self._root, member)
         return read_bytes(self._root / member)
 
     def display(self, member: str) -> str:
         return str(self._root / member)
+
+
+def _why(err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if err.errno == errno.ENOENT:
+        return "a symbolic link to nothing (dangling)"
+    return err.strerror or str(err)
+
+
+def _link_refused(path: Path | str) -> DataError:
+    return DataError(f"{path}: a symbolic link in a prediction folder (links are not "
+                     f"followed: copy the file there instead)")
+
+
+def list_tree(root: Path, links: Links = "follow") -> dict[str, int]:
+    """``{member: size}`` of the regular files below ``root`` (``/`` separators, unordered),
+    following or refusing symbolic links as :class:`Folder` says; ``{}`` when ``root`` is not a
+    folder. A folder reached again below itself through a link is a link loop (an error)."""
+    if not root.is_dir():
+        return {}
+    found: dict[str, int] = {}
+    st = os.stat(root)
+    # (folder, its member prefix, the (device, inode) of it and the folders above it)
+    stack = [(str(root), "", frozenset({(st.st_dev, st.st_ino)}))]
+    while stack:
+        folder, rel, above = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            raise DataError(f"{folder}: cannot list the folder ({_why(e)})") from None
+        for entry in entries:
+            path = os.path.join(folder, entry.name)
+            try:
+                link = entry.is_symlink()
+                if link and links == "refuse":
+                    raise _link_refused(path)
+                st = entry.stat()  # follows a link
+            except OSError as e:
+                raise DataError(f"{path}: cannot be read ({_why(e)})") from None
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in above:
+                    raise DataError(f"{path}: a symbolic link loop (a link to a folder that "
+                                    f"holds it)")
+                stack.append((path, rel + entry.name + "/", above | {key}))
+            elif stat.S_ISREG(st.st_mode):
+                found[rel + entry.name] = st.st_size
+    return found
+
+
+def check_no_links(root: Path, member: str) -> None:
+    """Raise :class:`~segeval.errors.DataError` unless ``member`` names a path below ``root``
+    without symbolic links on the way (``..`` components, an absolute name and a link are
+    refused; a missing component is left to the reading, which says so)."""
+    parts = member.replace("\\", "/").split("/")
+    if member.startswith(("/", "\\")) or os.path.isabs(member) or ".." in parts:
+        raise DataError(f"{root / member}: the name leaves the prediction folder ('..' or an "
+                        f"absolute path)")
+    path = root
+    for part in parts:
+        if not part or part == ".":
+            continue
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return
+        if stat.S_ISLNK(mode):
+            raise _link_refused(path)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -248,8 +344,11 @@ class File:
 
 
 def as_tree(path: str | os.PathLike[str] | Tree) -> Tree:
-    """A :class:`Folder` for a path; a tree as it is."""
-    return path if hasattr(path, "files") else Folder(path)  # type: ignore[arg-type,return-value]
+    """The prediction tree of a path: a :class:`Folder` that refuses symbolic links
+    (``links="refuse"``); a tree as it is."""
+    if hasattr(path, "files"):
+        return path  # type: ignore[return-value]
+    return Folder(path, links="refuse")  # type: ignore[arg-type]
 
 
 def png_files(tree: Tree, suffixes: tuple[str, ...] = (".png",), prefix: str = ""

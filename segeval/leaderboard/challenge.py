@@ -95,7 +95,7 @@ def score_submission(
         raise MissingFileError(f"{sub_path}: no such submission folder or file")
     with _ground_truth(Path(gt), max_bytes) as gt_folder:
         setup = prepare(gt_folder, format, task=task, **options)
-        sub = open_submission(sub_path, max_bytes)
+        sub = open_submission(sub_path, max_bytes, setup.limits)
         [outcome] = score_submissions(setup, [sub], jobs=jobs)
     if outcome.status != "ok":
         raise SubmissionError(outcome.error or f"{sub_path}: cannot be scored")
@@ -143,10 +143,12 @@ def codabench(input_dir: str | os.PathLike[str], output_dir: str | os.PathLike[s
               format: str = "folder", **options: Any) -> dict[str, float | None]:
     """A Codabench/CodaLab scoring program: ``input_dir/ref`` against ``input_dir/res``.
 
-    ``res`` is the unpacked submission; when it holds nothing but one ``.zip`` file, that
-    archive is the submission. Writes ``output_dir/scores.json`` (``{metric: value}``) and
-    ``output_dir/scores.txt`` (``metric: value`` lines), creating ``output_dir``; returns the
-    scores.
+    ``res`` is the unpacked submission; when it holds nothing but one ``.zip`` file (not a
+    symbolic link), that archive is the submission. A symbolic link anywhere in ``res`` fails
+    the submission with one line naming it (``res`` itself may be one): a participant's link
+    could reach the hidden ground truth in ``ref``. Writes ``output_dir/scores.json``
+    (``{metric: value}``) and ``output_dir/scores.txt`` (``metric: value`` lines), creating
+    ``output_dir``; returns the scores.
     """
     from segeval.report import render
 
@@ -158,7 +160,8 @@ def codabench(input_dir: str | os.PathLike[str], output_dir: str | os.PathLike[s
     submission = res
     if res.is_dir():
         entries = [p for p in res.iterdir() if not p.name.startswith(".")]
-        if len(entries) == 1 and entries[0].suffix.lower() == ".zip" and entries[0].is_file():
+        if len(entries) == 1 and entries[0].suffix.lower() == ".zip" \
+                and entries[0].is_file() and not entries[0].is_symlink():
             submission = entries[0]
     document = score_submission(ref, submission, format, **options)
     scores = metric_values(document)

@@ -58,11 +58,13 @@ from segeval.leaderboard import bootstrap
 from segeval.leaderboard.cache import CachedOutcome, ResultCache, cache_key
 from segeval.leaderboard.sources import (
     DEFAULT_MAX_BYTES,
+    Limits,
     PrefixView,
     Submission,
     discover,
     open_submission,
     strip_common_folder,
+    submission_limits,
 )
 
 log = logging.getLogger("segeval")
@@ -142,7 +144,8 @@ class SubmissionOutcome:
 class Setup:
     """What every submission of a run is scored with: the format's adapter, the options, the
     ground truth's reference (listed once), the task (how to rank) and the cache digest of
-    the ground truth and the options."""
+    the ground truth and the options; ``limits`` bound what a submission may hold (from the
+    ground truth, :func:`~segeval.leaderboard.sources.submission_limits`)."""
 
     format: str
     adapter: ModuleType
@@ -150,6 +153,7 @@ class Setup:
     ref: Any
     task: Any
     digest: str
+    limits: Limits | None = None
 
 
 def make_options(fmt: str, task: str | None, options: dict[str, Any]) -> Options:
@@ -219,7 +223,8 @@ def prepare(gt: str | Path, fmt: str, *, task: str | None = None, metric: str | 
     if metric is not None and metric not in the_task.metrics:
         raise unknown_metric(the_task, metric)
     ref = _reference(adapter, Path(gt), opts)
-    return Setup(fmt, adapter, opts, ref, the_task, reference_digest(the_task.name, ref, opts))
+    return Setup(fmt, adapter, opts, ref, the_task, reference_digest(the_task.name, ref, opts),
+                 submission_limits(adapter.TASK, ref.files))
 
 
 # ---------------------------------------------------------------------- planning
@@ -688,7 +693,7 @@ def run_leaderboard(
     paths = [p for p in discover(folder) if p.resolve() not in skip]
     if not paths:
         raise UsageError(f"{folder}: no submissions (sub-folders or .zip files) found")
-    subs = [_shown(open_submission(p, max_bytes)) for p in paths]
+    subs = [_shown(open_submission(p, max_bytes, setup.limits)) for p in paths]
     seen: dict[str, Path] = {}
     for k, sub in enumerate(subs):
         if sub.name in seen:  # fails, under a name of its own (every entry has one)

@@ -26,12 +26,25 @@ small evaluation does not pay Numba's start-up (about half a second).
 The decoder is chosen per call with ``decoder=`` (``segeval.evaluate(..., decoder=...)`` and
 ``segeval score --decoder`` pass it down to every worker).
 
-The fast path is stricter than Pillow about damage: a truncated file, a bad chunk CRC (also in
-IDAT, which Pillow does not check), a missing IEND, image data that does not inflate to
-exactly the announced size or a bad Adler-32 are errors. A declared size over the
-decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS`` pixels, where Pillow refuses) is
-refused before anything is allocated. Decoding is thread-safe (the compiled loops release the
-GIL, and so does the ctypes call).
+Every decoder applies the same checks, so that a byte string gives the same array with all
+three or is refused by all three with the same message (a fuzz test holds them to it,
+``tests/safety/test_png_agreement.py``, see ``docs/fuzzing.md``): the chunks are walked and
+every CRC checked (IDAT's too, which Pillow does not check), a missing IEND, a second IHDR (Pillow
+would read the second one), IDAT chunks that are not consecutive, image data that does not
+inflate to exactly the announced size, a bad Adler-32 and a filter type above 4 are errors
+(the image data is checked so for the kinds the fast path reads; the others, such as 1-bit or
+interlaced images, are Pillow's alone whatever the decoder); what follows IEND is ignored.
+For the kinds the fast path reads, Pillow is then given only the
+IHDR, IDAT and IEND chunks, so that an ancillary chunk (which does not change label indices) is
+ignored by both rather than parsed by one. Any other exception Pillow raises on damaged data
+is a :class:`~segeval.errors.FileFormatError` too.
+
+Sizes are checked from the header before anything of the image's size is allocated: a declared
+size over the decompression-bomb limit (:func:`max_pixels`: ``2 * PIL.Image.MAX_IMAGE_PIXELS``
+pixels, where Pillow refuses) is refused, so is image data too short to inflate to the announced
+size (deflate expands at most about 1032 times), and with ``shape=`` (the ground truth's) an
+image of another size (:class:`~segeval.errors.SizeMismatchError`). Decoding is thread-safe (the
+compiled loops release the GIL, and so does the ctypes call).
 """
 
 from __future__ import annotations
@@ -47,7 +60,13 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from segeval.core.kernels import compiled_available, use_compiled
-from segeval.errors import FileFormatError, MissingFileError, bad_value
+from segeval.errors import (
+    FileFormatError,
+    MissingFileError,
+    SegevalError,
+    SizeMismatchError,
+    bad_value,
+)
 
 log = logging.getLogger("segeval")
 
@@ -75,12 +94,17 @@ class _Header(NamedTuple):
     interlaced: bool
     animated: bool
     idat: list[memoryview]
+    idat_start: int = 0  # the byte span of the (consecutive) IDAT chunks, CRCs included
+    idat_end: int = 0
 
 
-def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto") -> np.ndarray:
+def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto",
+               shape: tuple[int, int] | None = None, against: str = "") -> np.ndarray:
     """Decode a label PNG held by ``file`` (a :class:`~segeval.formats.base.File` of a folder
-    or a submission archive: anything with ``read()`` and a ``str()`` naming it in errors)."""
-    return decode_label_png(file.read(), str(file), panoptic=panoptic, decoder=decoder)
+    or a submission archive: anything with ``read()`` and a ``str()`` naming it in errors);
+    ``shape`` and ``against`` as in :func:`decode_label_png`."""
+    return decode_label_png(file.read(), str(file), panoptic=panoptic, decoder=decoder,
+                            shape=shape, against=against)
 
 
 def image_pixels(file: Any) -> int:
@@ -131,23 +155,62 @@ def decode_label_png(
     *,
     panoptic: bool = False,
     decoder: Decoder = "auto",
+    shape: tuple[int, int] | None = None,
+    against: str = "",
 ) -> np.ndarray:
     """Decode the bytes of one label PNG (read from ``name``: a file, a zip member) like
-    :func:`read_label_png`; errors name ``name``."""
+    :func:`read_label_png`; errors name ``name``.
+
+    ``shape`` (``(height, width)``, the ground truth's): an image of another size is a
+    :class:`~segeval.errors.SizeMismatchError` from its header, before anything is allocated
+    or inflated (``against`` names the ground-truth file in the message).
+
+    Every decoder applies the same checks first (see the module docstring), so that a byte
+    string gives the same array with all three, or the same kind of error.
+    """
     _check_decoder(decoder)
     if not data.startswith(PNG_SIGNATURE):
         raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
-    if decoder != "pillow":
-        header = _parse(name, data)
-        kind = _FAST_KINDS.get((header.bit_depth, header.colour_type))
+    header = _parse(name, data)
+    _check_size(name, header.width, header.height)
+    if shape is not None and (header.height, header.width) != tuple(shape):
+        gt = f" {against}" if against else ""
+        raise SizeMismatchError(f"{name}: shape {(header.height, header.width)} does not match "
+                                f"the ground truth{gt} shape {tuple(shape)}")
+    kind = _FAST_KINDS.get((header.bit_depth, header.colour_type))
+    try:
         if kind is not None and not header.interlaced and not header.animated:
             bpp, what = kind
             _check_kind(name, what, panoptic)
-            _check_size(name, header.width, header.height)
-            if (compiled_available() if decoder == "fast"
-                    else use_compiled(header.width * header.height * bpp)):
+            if decoder != "pillow" and (compiled_available() if decoder == "fast"
+                                        else use_compiled(header.width * header.height * bpp)):
                 return _decode_fast(name, header, bpp, what)
-    return _decode_pillow(name, data, panoptic)
+            # Pillow decodes the same pixels: what the fast path checks is checked here, and
+            # Pillow is given only the chunks the fast path reads (IHDR, IDAT, IEND), so that
+            # an ancillary chunk Pillow parses (or chokes on) cannot make the two differ
+            _check_image_data(name, header, bpp)
+            data = _core_chunks(data, header)
+        return _pillow(name, data, panoptic)
+    except MemoryError:  # the header's size is more than this process may allocate
+        raise FileFormatError(f"{name}: a PNG of {header.width}x{header.height} (width x "
+                              f"height) that there is not the memory to decode") from None
+
+
+def _pillow(name: str, data: bytes, panoptic: bool) -> np.ndarray:
+    """:func:`_decode_pillow`, with any exception Pillow raises on damaged data (it raises
+    ``struct.error``, ``IndexError``, ``EOFError``... besides what ``_decode_pillow`` turns
+    into one line) made a :class:`~segeval.errors.FileFormatError` (``MemoryError`` is the
+    caller's)."""
+    try:
+        return _decode_pillow(name, data, panoptic)
+    except SegevalError as e:
+        if "cannot identify image file <" in str(e):  # no object address in the message
+            raise _corrupt(name, "Pillow cannot identify the image") from None
+        raise
+    except MemoryError:
+        raise
+    except Exception as e:
+        raise _corrupt(name, f"{type(e).__name__}: {e}") from None
 
 
 def _check_decoder(decoder: Any) -> None:
@@ -169,6 +232,7 @@ def _parse(name: str, data: bytes) -> _Header:
     pos = 8
     ihdr: tuple[int, ...] | None = None
     idat: list[memoryview] = []
+    idat_start = idat_end = 0
     animated = False
     idat_done = False
     while True:
@@ -189,11 +253,16 @@ def _parse(name: str, data: bytes) -> _Header:
                 raise _corrupt(name, f"the first chunk is {chunk!r} of {length} bytes, "
                                      "not a 13-byte IHDR")
             ihdr = _IHDR.unpack(body)
+        elif ctype == b"IHDR":
+            raise _corrupt(name, f"a second IHDR chunk at byte {pos}")
         elif ctype == b"IDAT":
             if idat_done:
                 raise _corrupt(name, f"the IDAT chunk at byte {pos} does not follow the other "
                                      "IDAT chunks")
+            if not idat:
+                idat_start = pos
             idat.append(body)
+            idat_end = pos + 12 + length
         elif ctype == b"IEND":
             break
         else:
@@ -209,7 +278,8 @@ def _parse(name: str, data: bytes) -> _Header:
     if compression != 0 or filtering != 0 or interlace > 1:
         raise _corrupt(name, f"unknown compression {compression}, filter method {filtering} "
                              f"or interlace method {interlace} in IHDR")
-    return _Header(width, height, depth, colour, interlace == 1, animated, idat)
+    return _Header(width, height, depth, colour, interlace == 1, animated, idat, idat_start,
+                   idat_end)
 
 
 def _check_kind(name: str, kind: str, panoptic: bool) -> None:
@@ -350,16 +420,100 @@ def _inflate_zlib(name: str, stream: bytes | memoryview, size: int, what: str) -
     return raw
 
 
+def _what(h: _Header) -> str:
+    return f"{h.width}x{h.height} {h.bit_depth}-bit colour-type-{h.colour_type}"
+
+
+def _check_stream_length(name: str, idat: list[memoryview], size: int, what: str) -> None:
+    """An IDAT stream too short to inflate to ``size`` bytes is refused before anything of
+    that size is allocated."""
+    stream = sum(len(b) for b in idat)
+    if stream * _MAX_DEFLATE_RATIO + 1024 < size:
+        raise _corrupt(name, f"{stream} bytes of image data cannot hold a {what} image "
+                             f"({size} bytes)")
+
+
+#: Bytes :func:`_check_image_data` inflates at a time (an image over the reusable buffer's
+#: size), and the reusable inflate buffer it uses otherwise (the fused Cityscapes reader uses
+#: slots 0 to 2).
+_CHECK_STEP = 1 << 20
+_CHECK_SLOT = 3
+_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_image_data(name: str, h: _Header, bpp: int) -> None:
+    """What :func:`_decode_fast` checks of the image data, for a file Pillow decodes: the
+    stream inflates to exactly the announced size (Adler-32 and stream end included) and every
+    row's filter type is 0..4; the same errors, word for word, in the same order. An image of
+    up to :data:`_KEEP_BUFFER_BYTES` is inflated by libdeflate into a reusable buffer; a larger
+    one a megabyte at a time, keeping nothing: no second image-sized buffer besides
+    Pillow's."""
+    size = h.height * (h.width * bpp + 1)
+    what = _what(h)
+    _check_stream_length(name, h.idat, size, what)
+    stride = h.width * bpp + 1
+    if size <= _KEEP_BUFFER_BYTES and _libdeflate():
+        # libdeflate into this thread's reusable buffer (kept, at most 64 MiB): what the fast
+        # path does, errors included; several times faster than zlib
+        raw = _inflate(name, h.idat, size, what, _CHECK_SLOT)
+        over = np.flatnonzero(raw[::stride] > 4)
+        if over.size:
+            row = int(over[0])
+            raise _corrupt(name, f"row {row} has filter type {raw[row * stride]} (0..4 "
+                                 f"expected)")
+        return
+    d = zlib.decompressobj()
+    got = 0
+    bad: tuple[int, int] | None = None  # the first row with a bad filter type, and its type
+    # the whole stream at once, as _inflate_zlib gives it (zlib reads ahead as far as its
+    # input goes, so where it sees an error depends on how the input is cut, not the output)
+    pending: bytes | memoryview = h.idat[0] if len(h.idat) == 1 else b"".join(h.idat)
+    try:
+        while got <= size and not d.eof:
+            before = len(pending)
+            out = d.decompress(pending, min(_CHECK_STEP, size + 1 - got))
+            pending = d.unconsumed_tail
+            if bad is None and out:
+                first = (-got) % stride
+                types = np.frombuffer(out, np.uint8)[first::stride]
+                over = np.flatnonzero(types > 4)
+                if over.size:
+                    bad = ((got + first) // stride + int(over[0]), int(types[over[0]]))
+            got += len(out)
+            if not out and len(pending) == before:
+                break  # no input left (or no progress): the stream does not end
+    except zlib.error as e:
+        raise _corrupt(name, f"the image data does not inflate: {e}") from None
+    if got > size:
+        raise _corrupt(name, f"the image data inflates to more than the {size} bytes of a "
+                             f"{what} image")
+    if not d.eof:
+        raise _corrupt(name, "truncated image data: the compressed stream does not end")
+    if got < size:
+        raise _corrupt(name, f"the image data inflates to {got} bytes, not the {size} "
+                             f"bytes of a {what} image")
+    if bad is not None:
+        raise _corrupt(name, f"row {bad[0]} has filter type {bad[1]} (0..4 expected)")
+
+
+def _core_chunks(data: bytes, h: _Header) -> bytes:
+    """The PNG of ``data`` with only its IHDR, IDAT and IEND chunks (what the fast path
+    reads; every CRC was checked by :func:`_parse`)."""
+    return b"".join((data[:33], data[h.idat_start:h.idat_end], _IEND))
+
+
 def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
     from segeval.core.kernels import png_jit as jit
 
     width, height = h.width, h.height
-    what = f"{width}x{height} {h.bit_depth}-bit colour-type-{h.colour_type}"
+    what = _what(h)
     dtype = {"index": np.uint8, "index16": np.uint16, "rgb": np.uint32}[kind]
+    size = height * (width * bpp + 1)
+    _check_stream_length(name, h.idat, size, what)
     # allocated before inflating: with the fallback inflaters, which return a fresh buffer, the
     # other order makes glibc return both multi-MB blocks to the kernel on every call
     out = np.empty((height, width), dtype)
-    raw = _inflate(name, h.idat, height * (width * bpp + 1), what)
+    raw = _inflate(name, h.idat, size, what)
     if kind == "index":
         bad = jit.unfilter_gray8(raw, out.reshape(-1), height, width)
     elif kind == "index16":

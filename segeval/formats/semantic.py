@@ -198,9 +198,12 @@ class _Task:
             gt = reduce_zero_label(gt, self.num_classes, self.ignore_index, str(pair.gt))
         return gt
 
-    def read_pred(self, pair: Pair) -> np.ndarray:
-        """The prediction of a pair, decoded and mapped."""
-        pred = read_label(pair.pred, decoder=self.decoder)
+    def read_pred(self, pair: Pair, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The prediction of a pair, decoded and mapped; with ``shape`` (its ground truth's),
+        a prediction of another size is refused from its header, before it is decoded."""
+        pred = read_label(pair.pred, decoder=self.decoder,
+                          shape=None if shape is None else (shape[0], shape[1]),
+                          against=str(pair.gt))
         if self.labels.maps_pred:
             pred = map_prediction(pred, self.num_classes, self.labels, str(pair.pred))
         return pred
@@ -230,7 +233,7 @@ def score_with(task: _Task, pair: Pair, gt: np.ndarray
     if pair.pred is None:
         cm.update_missing(gt, gt_name=str(pair.gt))
     else:
-        cm.update(task.read_pred(pair), gt, invalid_pred=task.invalid_pred,
+        cm.update(task.read_pred(pair, gt.shape), gt, invalid_pred=task.invalid_pred,
                   pred_name=str(pair.pred), gt_name=str(pair.gt))
     return cm, (image_row(task, pair, cm) if task.per_image else None)
 
@@ -244,7 +247,7 @@ def load_pair(task: _Task, pair: Pair) -> tuple[Pair, np.ndarray | None, np.ndar
     """Decode and map one pair for counting elsewhere (GPU batches): ``(pair, pred or None,
     gt)``."""
     gt = task.read_gt(pair)
-    pred = None if pair.pred is None else task.read_pred(pair)
+    pred = None if pair.pred is None else task.read_pred(pair, gt.shape)
     return pair, pred, gt
 
 

@@ -157,14 +157,15 @@ def test_too_many_classes(folders: tuple[Path, Path]) -> None:
 
 
 def _png(width: int, height: int, depth: int, color: int) -> bytes:
-    """A PNG whose header says ``width x height`` and whose data is a few zero bytes."""
+    """A PNG whose header says ``width x height``, its image data all zero (compressed)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + \
             struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth,
                                                               color, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+        chunk(b"IDAT", zlib.compress(bytes(height * (width * max(depth // 8, 1) + 1)), 9)) + \
+        chunk(b"IEND", b"")
 
 
 def test_png_pillow_has_not_the_memory_to_decode(tmp_path: Path) -> None:

@@ -216,13 +216,15 @@ def _prediction(pred: Path | Tree, options: Options) -> tuple[dict[str, Any], st
     path = Path(pred) if isinstance(pred, str | os.PathLike) else given_file(pred)
     if path is not None:
         doc = read_json(path, "prediction")
-        return doc, str(path), Folder(png_folder(path, options.pred_folder, "pred_folder")), ""
+        folder = png_folder(path, options.pred_folder, "pred_folder")
+        return doc, str(path), Folder(folder, links="refuse"), ""
     tree: Tree = pred  # type: ignore[assignment]
     member, prefix = one_json(tree, "predictions JSON", "a .json file with its PNG folder")
     name = tree.display(member)
     doc = parse_json(tree.read(member), name)
     if options.pred_folder is not None:
-        return doc, name, Folder(png_folder(Path(name), options.pred_folder, "pred_folder")), ""
+        folder = png_folder(Path(name), options.pred_folder, "pred_folder")
+        return doc, name, Folder(folder, links="refuse"), ""
     folder = member[:-5] + "/"
     if any(m.startswith(folder) for m in tree.files()):
         prefix = folder
@@ -308,7 +310,8 @@ def score_with(task: _Task, image: Image, gt: np.ndarray | None
     if image.pred is None or image.pred_segments is None:
         counts = panoptic.missing_counts(image.gt_segments, len(task.categories))
     else:
-        pred = read_label(image.pred, panoptic=True, decoder=task.decoder)
+        pred = read_label(image.pred, panoptic=True, decoder=task.decoder,
+                          shape=(gt.shape[0], gt.shape[1]), against=str(image.gt))
         counts = panoptic.image_counts(pred, gt, image.pred_segments, image.gt_segments,
                                        len(task.categories), pred_name=str(image.pred),
                                        gt_name=str(image.gt))

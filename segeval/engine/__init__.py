@@ -87,7 +87,7 @@ def run(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
         return plan.finish(plan.zero, [])
     from segeval.core.kernels import warm
 
-    warm(plan.pixels)
+    warm(plan.pixels, plan.kernels)
     stats, rows = module.reduce(plan, jobs=jobs, scheduler=scheduler, progress=advance)
     return plan.finish(stats, rows)
 

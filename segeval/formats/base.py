@@ -431,6 +431,9 @@ class Plan:
     ``load(item)`` and ``count(loaded, device) -> list[(stats, row)]``
         Optional halves for GPU batches (:mod:`segeval.engine.cuda`): decode on the CPU,
         count a list of decoded items on the device.
+    ``kernels``
+        The compiled kernels the run uses (keys of :data:`segeval.core.kernels.WARMERS`),
+        loaded before forking where ``pixels`` repays it; ``None``: every one.
     ``matched``
         How many items have a prediction (a leaderboard tries a submission's single top-level
         folder when this is 0).
@@ -450,6 +453,7 @@ class Plan:
     count: Callable[[list[Any], str], list[tuple[Any, dict[str, Any] | None]]] | None = None
     matched: int = -1
     settings: dict[str, Any] = field(default_factory=dict)
+    kernels: tuple[str, ...] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.items)

@@ -242,3 +242,15 @@ def test_png_same_integers_whichever_decoder(mode) -> None:
         got = png.decode_label_png(data, "x.png", panoptic=panoptic_ids, decoder=decoder)
         assert got.dtype == oracle.dtype
         np.testing.assert_array_equal(got, oracle)
+
+
+def test_warm_loads_only_the_kernels_a_plan_names() -> None:
+    """A plan names the kernels it uses (``Plan.kernels``): the others stay unloaded."""
+    out = fresh("""
+        import sys
+        from segeval.core import kernels as k
+        print(k.warm(k.WARM_MIN_PIXELS, ("png", "confusion")))
+        print(sorted(m.rsplit(".", 1)[1] for m in k.COMPILED_MODULES if m in sys.modules))
+    """)
+    assert out == ["True", "['confusion_jit',", "'png_jit']"]
+    assert set(kernels.WARMERS) >= {"png", "confusion", "panoptic", "cityscapes", "fused", "mask"}

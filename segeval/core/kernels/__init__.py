@@ -117,44 +117,67 @@ def use_compiled(nbytes: int) -> bool:
     return (compiled_loaded() or nbytes >= COMPILED_MIN_BYTES) and compiled_available()
 
 
-def warm(pixels: int) -> bool:
+def warm(pixels: int, kernels: tuple[str, ...] | None = None) -> bool:
     """THE per-run rule: for a run decoding about ``pixels`` pixels, from
-    :data:`WARM_MIN_PIXELS` on, load every compiled module and call each compiled kernel once on
-    tiny inputs (see the module docstring). Returns whether the compiled code is loaded (``False``
-    below the threshold, where nothing is done, or without Numba)."""
+    :data:`WARM_MIN_PIXELS` on, load the compiled modules and call each compiled kernel once on
+    tiny inputs (see the module docstring): those named in ``kernels`` (keys of
+    :data:`WARMERS`: what the run uses), or every one. Returns whether compiled code was
+    loaded (``False`` below the threshold, where nothing is done, or without Numba)."""
     if pixels < WARM_MIN_PIXELS or not compiled_available():
         return False
-    _call_every_compiled_kernel()
+    for name in WARMERS if kernels is None else kernels:
+        WARMERS[name]()
     return True
 
 
-def _call_every_compiled_kernel() -> None:
-    """One call of each compiled kernel with the argument types real runs give it (Numba keeps
-    one machine-code version per combination of argument types: dtype, layout, writability),
-    so that each is loaded from the on-disk cache (or compiled, the first time) here."""
-    from segeval.core.kernels import cityscapes, confusion_jit, mask_jit, panoptic_jit, png_jit
+_W = 4  # pixels of the tiny inputs
 
-    w = 4
-    u8, u16 = np.zeros(w, np.uint8), np.zeros(w, np.uint16)
-    # confusion counts: 8-bit maps (the byte-pair histogram) and any mix with 16-bit maps
+
+def _warm_confusion() -> None:
+    """Confusion counts: 8-bit maps (the byte-pair histogram) and any mix with 16-bit maps
+    (Numba keeps one machine-code version per combination of argument types)."""
+    from segeval.core.kernels import confusion_jit
+
+    u8, u16 = np.zeros(_W, np.uint8), np.zeros(_W, np.uint16)
     for gt in (u8, u16):
         for pred in (u8, u16):
             confusion_jit.count_pixels_jit(pred, gt, 2, 255)
-    # panoptic pair counts: uint32 ids (R + 256 G + 256^2 B) through the two lookup tables
-    ids = np.zeros(w, np.uint32)
+
+
+def _warm_panoptic() -> None:
+    """Panoptic pair counts: uint32 ids (R + 256 G + 256^2 B) through the two lookup tables."""
+    from segeval.core.kernels import panoptic_jit
+
+    ids = np.zeros(_W, np.uint32)
     panoptic_jit.pair_counts(ids, ids, np.zeros(2, np.uint16), np.zeros(2, np.uint8),
                              np.zeros(1 << 16, np.int64))
-    # Cityscapes counts: labelIds and prediction bytes, with and without 16-bit instanceIds
-    lut = np.zeros(256, np.uint8)
-    for instances in (None, u16):
+
+
+def _warm_cityscapes() -> None:
+    """Cityscapes counts: labelIds and prediction bytes, with and without 16-bit instanceIds."""
+    from segeval.core.kernels import cityscapes
+
+    u8, lut = np.zeros(_W, np.uint8), np.zeros(256, np.uint8)
+    for instances in (None, np.zeros(_W, np.uint16)):
         cityscapes.count_cityscapes(u8, u8, instances, lut, lut, kernel="jit")
-    # PNG: the un-filter loops (one row of every kind the fast decoder reads) ...
+
+
+def _warm_png() -> None:
+    """The PNG un-filter loops: one row of every kind the fast decoder reads."""
+    from segeval.core.kernels import png_jit
+
     for unfilter, bpp, dtype in ((png_jit.unfilter_gray8, 1, np.uint8),
                                  (png_jit.unfilter_gray16, 2, np.uint16),
                                  (png_jit.unfilter_rgb_ids, 3, np.uint32),
                                  (png_jit.unfilter_rgba_ids, 4, np.uint32)):
-        unfilter(np.zeros(w * bpp + 1, np.uint8), np.empty(w, dtype), 1, w)
-    # ... and the fused Cityscapes pass over three inflated PNG streams
+        unfilter(np.zeros(_W * bpp + 1, np.uint8), np.empty(_W, dtype), 1, _W)
+
+
+def _warm_fused() -> None:
+    """The fused Cityscapes pass over three inflated PNG streams."""
+    from segeval.core.kernels import cityscapes, png_jit
+
+    w, lut = _W, np.zeros(256, np.uint8)
     label_of, inst_cat = cityscapes.instance_tables(lut)
     table = np.zeros(1 << 16, np.int64)
     png_jit.count_cityscapes_rows(
@@ -163,11 +186,23 @@ def _call_every_compiled_kernel() -> None:
         table.copy(), np.zeros(2 * w, np.uint8), np.zeros(2 * w, np.uint8),
         np.zeros(2 * w, np.uint16), np.zeros(w, np.uint16), np.zeros(64, np.int64),
         np.zeros(64, np.int64))
-    # instance masks against 8- and 16-bit ground-truth maps (the cityscapes instance AP)
-    counts, index = np.zeros(2, np.int64), np.zeros(2, np.int32)
-    for ids in (u8, u16):
-        mask_jit.mask_overlaps(np.zeros(w + 1, np.uint8), 1, w, ids, index, counts, 0)
-        mask_jit.value_counts(ids, counts)
+
+
+def _warm_mask() -> None:
+    """The Cityscapes instance-mask kernels: overlaps of an 8-bit mask's rows with 8- and
+    16-bit ground-truth regions, and value counts."""
+    from segeval.core.kernels.mask_jit import mask_overlaps, value_counts
+
+    counts, index = np.zeros(3, np.int64), np.zeros(3, np.int32)
+    for dtype in (np.uint8, np.uint16):
+        mask_overlaps(np.zeros(5, np.uint8), 1, 4, np.zeros(4, dtype), index, counts, 0)
+        value_counts(np.zeros(4, dtype), counts)
+
+
+#: What :func:`warm` can load, by the name a plan gives in ``Plan.kernels``.
+WARMERS = {"confusion": _warm_confusion, "panoptic": _warm_panoptic,
+           "cityscapes": _warm_cityscapes, "png": _warm_png, "fused": _warm_fused,
+           "mask": _warm_mask}
 
 
 # --------------------------------------------------------------------------- the kernels

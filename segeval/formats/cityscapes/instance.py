@@ -56,7 +56,7 @@ from segeval.core.cityscapes_ap import APStats, CityscapesAPResult, image_stats
 from segeval.core.cityscapes_ap import finish as finish_ap
 from segeval.core.instance import InstanceParts, InstanceResult, finish_parts
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
-from segeval.core.kernels import WARM_MIN_PIXELS, compiled_available, use_compiled
+from segeval.core.kernels import compiled_available, use_compiled
 from segeval.errors import (
     DataError,
     FileFormatError,
@@ -406,25 +406,6 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
     return counts
 
 
-def warm_kernels(pixels: int) -> None:
-    """Load the compiled code this plan uses -- the PNG un-filter loops of the ground truth and
-    the mask kernels -- in this process, before workers fork, for a run of about ``pixels``
-    pixels, by the engine's rule (:data:`~segeval.core.kernels.WARM_MIN_PIXELS`). Only these:
-    the engine's own warm-up loads every compiled module (semantic and panoptic counting too),
-    which costs a small run more than it saves."""
-    if pixels >= WARM_MIN_PIXELS and compiled_available():
-        from segeval.core.kernels import png_jit
-        from segeval.core.kernels.mask_jit import mask_overlaps, value_counts
-
-        png_jit.unfilter_gray8(np.zeros(5, np.uint8), np.empty(4, np.uint8), 1, 4)
-        png_jit.unfilter_gray16(np.zeros(9, np.uint8), np.empty(4, np.uint16), 1, 4)
-        counts = np.zeros(3, np.int64)
-        index = np.zeros(3, np.int32)
-        for dtype in (np.uint8, np.uint16):
-            mask_overlaps(np.zeros(5, np.uint8), 1, 4, np.zeros(4, dtype), index, counts, 0)
-            value_counts(np.zeros(4, dtype), counts)
-
-
 @dataclass
 class _Regions:
     """The ground-truth regions of one image that the official matching needs: ``value``
@@ -574,14 +555,12 @@ def plan(pred: Tree, ref: CityscapesInstanceReference, options: Options) -> Plan
                   matched=sum(im.pred is not None for im in images))
     if ap == "cityscapes":
         masks = sum(1 for m in pred.files() if m.lower().endswith(".png"))
-        warm_kernels(per_image * (len(images) + masks))
         settings = {**ref.settings(), "missing": options.missing, "ap": ap}
-        # pixels=0: the kernels this plan needs are loaded above, not every compiled module
         return Plan(score=functools.partial(read_image_official, task),
                     zero=APStats(len(CLASSES)),
                     finish=functools.partial(_finish_official, settings),
-                    pixels=0, settings=settings,
-                    **common)  # type: ignore[arg-type]
+                    pixels=per_image * (len(images) + masks), kernels=("png", "mask"),
+                    settings=settings, **common)  # type: ignore[arg-type]
     return Plan(
         score=functools.partial(read_image, task),
         zero=InstanceParts(),

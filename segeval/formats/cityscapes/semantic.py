@@ -281,6 +281,7 @@ def plan(pred: Tree, ref: CityscapesReference, options: Options) -> Plan:
         finish=functools.partial(_finish, task, len(pairs)),
         name_of=_pair_name,
         pixels=image_pixels(pairs[0].gt) * len(pairs) if pairs else 0,
+        kernels=("png", "fused", "cityscapes"),
         matched=sum(p.pred is not None for p in pairs),
         settings={**ref.settings(), "pred_ids": options.pred_ids, "missing": options.missing},
     )

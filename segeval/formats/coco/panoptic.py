@@ -356,7 +356,7 @@ def plan_from(fmt: str, pred: Path | Tree, ref: PanopticReference, options: Opti
         zero=np.zeros((5, len(ref.categories)), np.int64),
         finish=functools.partial(_finish, task, fmt, len(images)),
         name_of=_image_name,
-        pixels=ref.pixels,
+        pixels=ref.pixels, kernels=("png", "panoptic"),
         load_gt=functools.partial(load_gt, task),
         score_with=functools.partial(score_with, task),
         matched=sum(im.pred is not None for im in images),

@@ -40,10 +40,29 @@ def _format_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-bytes", type=click.IntRange(min=1), default=None,
                      help="Largest total uncompressed size of a submission archive "
                      "[default: 4 GiB]."),
+        click.option("--labels", default=None, metavar="1,2,3", callback=_label_list,
+                     help="nifti: the foreground labels to score (with them, intervals over "
+                     "cases) [default: every non-zero label in the ground truth or the "
+                     "predictions, no intervals]."),
+        click.option("--nsd-tolerance", type=click.FloatRange(min=0), default=1.0,
+                     show_default=True, metavar="MM",
+                     help="nifti: tolerance of the normalised surface Dice, in mm."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _label_list(ctx: click.Context, param: click.Parameter, value: str | None
+                ) -> tuple[int, ...] | None:
+    """``--labels 1,2,3`` as integers (click's usage error for anything else)."""
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integer "
+                                 f"labels") from None
 
 
 def _options(options: dict[str, Any]) -> dict[str, Any]:

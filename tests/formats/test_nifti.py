@@ -423,3 +423,31 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.nii").write_bytes(b"\0" * 400)
     with pytest.raises(FileFormatError, match=r"x\.nii: not a NIfTI file"):
         read_volume(File(Folder(tmp_path), "x.nii"))
+
+
+def test_leaderboard_command_takes_labels_for_intervals(dataset, tmp_path: Path) -> None:
+    """``segeval leaderboard --format nifti --labels 1,2,3``: ranked with intervals over cases,
+    the same numbers as ``run_leaderboard(labels=...)``."""
+    import json
+    import shutil
+
+    from segeval.cli import cli
+
+    _, pred, gt = dataset
+    subs = tmp_path / "subs"
+    shutil.copytree(pred, subs / "noisy")
+    shutil.copytree(gt, subs / "perfect")
+    r = CliRunner().invoke(cli, ["leaderboard", "--format", "nifti", "--gt", str(gt),
+                                 "--submissions", str(subs), "--labels", "1,2,3", "-j", "1",
+                                 "--resamples", "200", "--no-plots", "-q",
+                                 "--out", str(tmp_path / "board")])
+    assert r.exit_code == 0, r.output
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    entries = [e for e in board if e["status"] == "ok"]
+    assert [e["submission"] for e in entries] == ["perfect", "noisy"]
+    doc = segeval.evaluate(pred, gt, "nifti", jobs=1, labels=(1, 2, 3)).to_dict()
+    assert entries[1]["metrics"]["dice"] == pytest.approx(doc["metrics"]["dice"], abs=1e-12)
+    assert entries[1]["ci"]["low"] is not None and entries[1]["ci"]["method"].startswith("BCa")
+    r = CliRunner().invoke(cli, ["leaderboard", "--format", "nifti", "--gt", str(gt),
+                                 "--submissions", str(subs), "--labels", "one"])
+    assert r.exit_code == 2 and "is not a comma-separated list of integer labels" in r.output

@@ -51,13 +51,6 @@ def load_json(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> 
     return jsonio.read_json(path, max_bytes=max_bytes)
 
 
-def parse_json(data: bytes, name: str, *, max_bytes: int | None = None) -> Any:
-    """Parse the bytes of a JSON file (read from ``name``: a file, a submission's member) with
-    the bounds of :func:`segeval.core.jsonio.parse_json`;
-    :class:`~segeval.errors.FileFormatError` naming it when they are not bounded JSON text."""
-    return jsonio.parse_json(data, name, max_bytes=max_bytes)
-
-
 @dataclass
 class GroundTruth:
     """Checked ground truth: the dataset to give COCOeval plus what the checks learnt."""

@@ -343,6 +343,21 @@ class File:
         return self.member.rsplit("/", 1)[-1]
 
 
+class KeyedGroundTruth:
+    """For a reference whose ground truth is ``gt``: image (or case) key -> :class:`File`, in
+    report order. Gives the ``names`` and ``files`` every reference has."""
+
+    gt: dict[str, File]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.gt)
+
+    @property
+    def files(self) -> tuple[File, ...]:
+        return tuple(self.gt.values())
+
+
 def as_tree(path: str | os.PathLike[str] | Tree) -> Tree:
     """The prediction tree of a path: a :class:`Folder` that refuses symbolic links
     (``links="refuse"``); a tree as it is."""

@@ -45,6 +45,7 @@ from segeval.errors import (
 from segeval.formats.base import (
     File,
     Folder,
+    KeyedGroundTruth,
     Options,
     Pair,
     Plan,
@@ -87,7 +88,7 @@ class Volume:
 
 
 @dataclass(frozen=True)
-class MedicalReference:
+class MedicalReference(KeyedGroundTruth):
     """The ground truth: its files by case (in report order) and the scoring options."""
 
     format: str
@@ -96,13 +97,6 @@ class MedicalReference:
     tolerance: float
     spacing: tuple[float, ...] | None
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.gt)
-
-    @property
-    def files(self) -> tuple[File, ...]:
-        return tuple(self.gt.values())
 
     @property
     def class_names(self) -> tuple[str, ...]:

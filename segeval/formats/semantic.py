@@ -26,6 +26,7 @@ from segeval.errors import DataError, LabelError
 from segeval.formats.base import (
     File,
     Folder,
+    KeyedGroundTruth,
     Options,
     Pair,
     Plan,
@@ -143,7 +144,7 @@ def map_prediction(pred: np.ndarray, num_classes: int, labels: LabelMap, name: s
 
 
 @dataclass(frozen=True)
-class SemanticReference:
+class SemanticReference(KeyedGroundTruth):
     """The ground truth of a semantic format: its files by key (in report order), the classes
     and the ignore index; no pixels."""
 
@@ -157,13 +158,6 @@ class SemanticReference:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.gt)
-
-    @property
-    def files(self) -> tuple[File, ...]:
-        return tuple(self.gt.values())
 
     def settings(self) -> dict[str, Any]:
         return {"format": self.format, "class_names": list(self.class_names),

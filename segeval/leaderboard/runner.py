@@ -179,17 +179,15 @@ def reference_digest(task_name: str, ref: Any, options: Options) -> str:
     that change numbers and every ground-truth file's name and bytes (the cache key's ground
     truth half)."""
     from segeval import __version__
-    from segeval.formats.base import read_bytes
 
     digest = hashlib.sha256()
     numbers = {k: v for k, v in options.set().items() if k not in _NO_NUMBERS}
     head = {"task": task_name, "version": __version__, "settings": ref.settings(),
             "options": numbers}
     digest.update(json.dumps(head, sort_keys=True, default=repr).encode())
-    for f in ref.files:
-        name, data = ((f.member, f.read()) if hasattr(f, "read")
-                      else (Path(f).name, read_bytes(Path(f))))
-        digest.update(b"\x00" + name.encode("utf-8", "surrogateescape") + b"\x00")
+    for f in ref.files:  # every reference lists its ground truth as Files
+        data = f.read()
+        digest.update(b"\x00" + f.member.encode("utf-8", "surrogateescape") + b"\x00")
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()

@@ -102,11 +102,10 @@ class Limits:
 def _head(file: Any, n: int = 33) -> tuple[bytes, int]:
     """The first ``n`` bytes of a ground-truth file (a PNG's signature and IHDR) and its
     size."""
-    tree = getattr(file, "tree", None)
-    if tree is not None and not isinstance(tree, Folder):
+    if not isinstance(file.tree, Folder):
         data = file.read()
         return data[:n], len(data)
-    path = Path(file) if tree is None else tree.root / file.member
+    path = file.tree.root / file.member
     try:
         with open(path, "rb") as f:
             return f.read(n), os.fstat(f.fileno()).st_size
@@ -145,9 +144,9 @@ def _nifti_bytes(file: Any, name: str) -> int | None:
 
 def file_need(file: Any) -> int:
     """The most bytes a prediction member standing for ground-truth ``file`` (a
-    :class:`~segeval.formats.base.File` or a path) can need: see the module docstring."""
+    :class:`~segeval.formats.base.File`) can need: see the module docstring."""
     head, size = _head(file)
-    name = str(getattr(file, "member", file)).lower()
+    name = file.member.lower()
     if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 24:
         width, height = struct.unpack_from(">II", head, 16)
         return SIZE_FACTOR * (width * height * PNG_BYTES_PER_PIXEL + height) + SLACK_BYTES

@@ -67,6 +67,7 @@ from segeval.errors import (
 from segeval.formats.base import (
     File,
     Folder,
+    KeyedGroundTruth,
     Options,
     Plan,
     Tree,
@@ -111,7 +112,7 @@ class _Image:
 
 
 @dataclass(frozen=True)
-class CityscapesInstanceReference:
+class CityscapesInstanceReference(KeyedGroundTruth):
     """The ground truth: the given path, the folder searched and the instanceIds file of each
     image key (in report order)."""
 
@@ -120,13 +121,6 @@ class CityscapesInstanceReference:
     gt: dict[str, File]
     split: str | None = None
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.gt)
-
-    @property
-    def files(self) -> tuple[File, ...]:
-        return tuple(self.gt.values())
 
     def settings(self) -> dict[str, Any]:
         return {"format": FORMAT, "task": TASK, "split": self.split}

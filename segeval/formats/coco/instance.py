@@ -27,9 +27,9 @@ from segeval.core.coco_input import (
     check_ground_truth,
     check_results,
     load_json,
-    parse_json,
 )
 from segeval.core.instance import InstanceResult, coco_mask_ap, sorted_ids
+from segeval.core.jsonio import parse_json
 from segeval.errors import UsageError
 from segeval.formats.base import File, Options, Plan, Tree
 from segeval.formats.coco import file_of, given_file, one_json

@@ -8,7 +8,6 @@ and ``per_image`` (rows, when asked for).
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -154,7 +153,7 @@ def evaluate(
         pred_folder=None if pred_folder is None else Path(pred_folder),
         pred_ids=pred_ids, reduce_zero_label=reduce_zero_label, iiou=iiou, backend=backend,
         keep_bbox=keep_bbox, decoder=decoder, device=device, per_image=per_image,
-        labels=_int_list(labels), nsd_tolerance=nsd_tolerance, spacing=_float_list(spacing),
+        labels=labels, nsd_tolerance=nsd_tolerance, spacing=spacing,
         ap=ap,
     )
     engine_name(scheduler, device)  # a bad scheduler / device is refused before any reading
@@ -162,36 +161,3 @@ def evaluate(
     reference = adapter.reference(Path(gt), options)
     plan = adapter.plan(as_tree(pred), reference, options)
     return run(plan, jobs=jobs, scheduler=scheduler, device=device, progress=progress)
-
-
-def _int_list(value: Any) -> tuple[int, ...] | None:
-    """``labels`` as a tuple (a ``"1,2,3"`` string split); a bad value is left to
-    :class:`~segeval.formats.base.Options` to refuse in the one voice."""
-    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
-        value = value.tolist()
-    if isinstance(value, str):
-        try:
-            return tuple(int(v) for v in value.split(",") if v.strip())
-        except ValueError:
-            raise bad_value("labels", "non-zero integer labels or None (every label)",
-                            value) from None
-    if isinstance(value, Sequence):
-        return tuple(int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                     else v for v in value)
-    return value
-
-
-def _float_list(value: Any) -> tuple[float, ...] | None:
-    """``spacing`` as a tuple (a ``"0.8,0.8,2"`` string split)."""
-    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
-        value = value.tolist()
-    if isinstance(value, str):
-        try:
-            return tuple(float(v) for v in value.split(","))
-        except ValueError:
-            raise bad_value("spacing", "2 or 3 positive numbers (mm per voxel along each "
-                            "axis) or None", value) from None
-    if isinstance(value, Sequence):
-        return tuple(value)
-    return value
-

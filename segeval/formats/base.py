@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import numbers
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -88,6 +89,9 @@ class Options:
     ap: Literal["cityscapes", "coco"] | None = None
 
     def __post_init__(self) -> None:
+        # the list options also come as text ("1,2,3": a command line) or NumPy arrays
+        object.__setattr__(self, "labels", _labels(self.labels))
+        object.__setattr__(self, "spacing", _spacing(self.spacing))
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -133,6 +137,38 @@ class Options:
 
     def replace(self, **changes: Any) -> Options:
         return replace(self, **changes)
+
+
+def _labels(value: Any) -> tuple[int, ...] | None:
+    """``labels`` as a tuple (a ``"1,2,3"`` string split, a NumPy array listed); any other bad
+    value is left to :class:`Options` to refuse in the one voice."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
+        value = value.tolist()
+    if isinstance(value, str):
+        try:
+            return tuple(int(v) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise bad_value("labels", "non-zero integer labels or None (every label)",
+                            value) from None
+    if isinstance(value, Sequence):
+        return tuple(int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                     else v for v in value)
+    return value
+
+
+def _spacing(value: Any) -> tuple[float, ...] | None:
+    """``spacing`` as a tuple (a ``"0.8,0.8,2"`` string split, a NumPy array listed)."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a NumPy array
+        value = value.tolist()
+    if isinstance(value, str):
+        try:
+            return tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise bad_value("spacing", "2 or 3 positive numbers (mm per voxel along each "
+                            "axis) or None", value) from None
+    if isinstance(value, Sequence):
+        return tuple(value)
+    return value
 
 
 _CHOICES: dict[str, tuple[Any, ...]] = {

@@ -29,25 +29,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from segeval.compat import hf_mean_iou
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_confusion import pin_one_cpu
+
 C, SIZE, IGNORE = 150, 512, 255
-
-
-def pin_one_cpu() -> int | None:
-    """Pin this process to its first allowed CPU; return it (``None`` where unsupported)."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return cpu
 
 
 # --------------------------------------------------------------------------- the anchor

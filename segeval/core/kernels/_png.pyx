@@ -1,0 +1,200 @@
+# cython: language_level=3
+# distutils: sources = segeval/core/kernels/native/png_filters.c segeval/core/kernels/native/png_passes.c
+"""Compiled PNG kernels: row un-filtering into label arrays, and the passes that count PNG rows
+without writing the image (C in ``native/png_filters.c`` and ``native/png_passes.c``; the GIL
+is released while they run).
+
+The C functions check every length against the image header before any access; here a
+wrong length, a negative size or an id outside a table is a ``ValueError`` (never a read or a
+write outside the arrays), and a typed memoryview refuses a wrong dtype or a non-contiguous
+array (``ValueError`` too). Arrays are flat and C-contiguous.
+
+Un-filter functions return ``-1``, or the first row whose filter-type byte is not 0..4 (rows
+above it are written); the caller words the error (:class:`~segeval.errors.FileFormatError`).
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+
+
+cdef extern from "png_filters.h" nogil:
+    int SEGPNG_OK
+    int SEGPNG_BAD_FILTER
+    int SEGPNG_BAD_LENGTH
+    int SEGPNG_BAD_INDEX
+    int SEGPNG_NO_MEMORY
+    int segpng_unfilter_gray8(const uint8_t *raw, size_t raw_len, uint8_t *out,
+                              size_t out_len, size_t h, size_t w, size_t *bad_row)
+    int segpng_unfilter_gray16(const uint8_t *raw, size_t raw_len, uint16_t *out,
+                               size_t out_len, size_t h, size_t w, size_t *bad_row)
+    int segpng_unfilter_ids(const uint8_t *raw, size_t raw_len, size_t bpp, uint32_t *out,
+                            size_t out_len, size_t h, size_t w, size_t *bad_row)
+
+
+cdef extern from "png_passes.h" nogil:
+    int segpng_count_cityscapes_rows(
+        const uint8_t *graw, size_t graw_len, const uint8_t *praw, size_t praw_len,
+        const uint8_t *iraw, size_t iraw_len, size_t h, size_t w, int with_inst,
+        int64_t offset, const uint8_t *pred_lut, size_t pred_lut_len,
+        const uint8_t *category_of, size_t category_of_len, const uint8_t *label_of,
+        size_t label_of_len, const uint8_t *inst_cat, size_t inst_cat_len, int64_t *hist,
+        size_t hist_len, int64_t *size, size_t size_len, int64_t *tp, size_t tp_len,
+        int64_t *cat_tp, size_t cat_tp_len, size_t *bad_file, size_t *bad_row)
+    int segpng_mask_overlaps_u8(const uint8_t *raw, size_t raw_len, size_t h, size_t w,
+                                const uint8_t *ids, size_t ids_len, const int32_t *index,
+                                size_t index_len, int64_t *counts, size_t counts_len,
+                                size_t *bad_row, int64_t *box)
+    int segpng_mask_overlaps_u16(const uint8_t *raw, size_t raw_len, size_t h, size_t w,
+                                 const uint16_t *ids, size_t ids_len, const int32_t *index,
+                                 size_t index_len, int64_t *counts, size_t counts_len,
+                                 size_t *bad_row, int64_t *box)
+
+
+ctypedef fused ids_t:
+    uint8_t
+    uint16_t
+
+
+# Pointers to the first element, NULL for an empty array (whose first element does not exist).
+
+cdef inline const uint8_t* _u8(const uint8_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef inline int64_t* _i64(int64_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] else NULL
+
+
+cdef int _check_size(str what, Py_ssize_t h, Py_ssize_t w) except -1:
+    if h < 0 or w < 0:
+        raise ValueError(f"{what}: negative image size h={h}, w={w}")
+    return 0
+
+
+cdef object _status(str what, int status, size_t bad_row):
+    """-1 for success, the bad row for a bad filter type; ValueError/MemoryError else."""
+    if status == SEGPNG_OK:
+        return -1
+    if status == SEGPNG_BAD_FILTER:
+        return bad_row
+    if status == SEGPNG_NO_MEMORY:
+        raise MemoryError(f"{what}: no memory for the row buffers")
+    if status == SEGPNG_BAD_INDEX:
+        raise ValueError(f"{what}: a ground-truth value outside index, or an index value "
+                         f"outside counts")
+    raise ValueError(f"{what}: the array lengths do not match the image size")
+
+
+def unfilter_gray8(const uint8_t[::1] raw, uint8_t[::1] out, Py_ssize_t h, Py_ssize_t w):
+    """8-bit grey or palette: ``raw`` (exactly ``h * (w + 1)`` bytes) into ``out`` (flat
+    ``uint8``, exactly ``h * w``). Returns ``-1`` or the first bad row."""
+    cdef size_t bad = 0
+    cdef int status
+    _check_size("unfilter_gray8", h, w)
+    with nogil:
+        status = segpng_unfilter_gray8(_u8(raw), raw.shape[0],
+                                       &out[0] if out.shape[0] else NULL, out.shape[0],
+                                       h, w, &bad)
+    return _status("unfilter_gray8", status, bad)
+
+
+def unfilter_gray16(const uint8_t[::1] raw, uint16_t[::1] out, Py_ssize_t h, Py_ssize_t w):
+    """16-bit grey: ``raw`` (exactly ``h * (2w + 1)`` bytes, big-endian samples) into ``out``
+    (flat ``uint16``, exactly ``h * w``, native byte order). Returns ``-1`` or the first bad
+    row."""
+    cdef size_t bad = 0
+    cdef int status
+    _check_size("unfilter_gray16", h, w)
+    with nogil:
+        status = segpng_unfilter_gray16(_u8(raw), raw.shape[0],
+                                        &out[0] if out.shape[0] else NULL, out.shape[0],
+                                        h, w, &bad)
+    return _status("unfilter_gray16", status, bad)
+
+
+cdef object _unfilter_ids(str what, const uint8_t[::1] raw, size_t bpp, uint32_t[::1] out,
+                          Py_ssize_t h, Py_ssize_t w):
+    cdef size_t bad = 0
+    cdef int status
+    _check_size(what, h, w)
+    with nogil:
+        status = segpng_unfilter_ids(_u8(raw), raw.shape[0], bpp,
+                                     &out[0] if out.shape[0] else NULL, out.shape[0],
+                                     h, w, &bad)
+    return _status(what, status, bad)
+
+
+def unfilter_rgb_ids(const uint8_t[::1] raw, uint32_t[::1] out, Py_ssize_t h, Py_ssize_t w):
+    """8-bit RGB: ``raw`` (exactly ``h * (3w + 1)`` bytes) into the panoptic ids
+    ``R + 256 G + 256^2 B`` in ``out`` (flat ``uint32``, exactly ``h * w``). Returns ``-1`` or
+    the first bad row."""
+    return _unfilter_ids("unfilter_rgb_ids", raw, 3, out, h, w)
+
+
+def unfilter_rgba_ids(const uint8_t[::1] raw, uint32_t[::1] out, Py_ssize_t h, Py_ssize_t w):
+    """8-bit RGBA: ``raw`` (exactly ``h * (4w + 1)`` bytes) into the panoptic ids
+    ``R + 256 G + 256^2 B`` in ``out`` (flat ``uint32``, exactly ``h * w``); alpha is
+    dropped. Returns ``-1`` or the first bad row."""
+    return _unfilter_ids("unfilter_rgba_ids", raw, 4, out, h, w)
+
+
+def count_cityscapes_rows(const uint8_t[::1] graw, const uint8_t[::1] praw,
+                          const uint8_t[::1] iraw, Py_ssize_t h, Py_ssize_t w, bint with_inst,
+                          int64_t offset, const uint8_t[::1] pred_lut,
+                          const uint8_t[::1] category_of, const uint8_t[::1] label_of,
+                          const uint8_t[::1] inst_cat, int64_t[::1] hist, int64_t[::1] size,
+                          int64_t[::1] tp, int64_t[::1] cat_tp):
+    """The fused Cityscapes pass (``native/png_passes.h``): the inflated rows of an 8-bit
+    labelIds PNG (``graw``), an 8-bit prediction (``praw``), each exactly ``h * (w + 1)``
+    bytes, and with ``with_inst`` a 16-bit instanceIds PNG (``iraw``, exactly
+    ``h * (2w + 1)`` bytes; anything, an empty array say, without), counted as
+    :func:`segeval.core.kernels.cityscapes.count_cityscapes` counts the decoded arrays into
+    ``hist`` (``gt << 8 | pred``) and, for instance ids above ``offset``, ``size``, ``tp``
+    and ``cat_tp``. Tables: ``pred_lut`` and ``category_of`` 256 entries, the others 65536.
+    Returns ``-1``, or ``f * h + y`` for a bad filter-type byte in row ``y`` of file ``f``
+    (0 labelIds, 1 prediction, 2 instanceIds; the tables then hold partial counts)."""
+    cdef size_t bad_file = 0, bad_row = 0
+    cdef int status
+    _check_size("count_cityscapes_rows", h, w)
+    with nogil:
+        status = segpng_count_cityscapes_rows(
+            _u8(graw), graw.shape[0], _u8(praw), praw.shape[0], _u8(iraw), iraw.shape[0],
+            h, w, with_inst, offset, _u8(pred_lut), pred_lut.shape[0], _u8(category_of),
+            category_of.shape[0], _u8(label_of), label_of.shape[0], _u8(inst_cat),
+            inst_cat.shape[0], _i64(hist), hist.shape[0], _i64(size), size.shape[0],
+            _i64(tp), tp.shape[0], _i64(cat_tp), cat_tp.shape[0], &bad_file, &bad_row)
+    if status == SEGPNG_BAD_FILTER:
+        return <Py_ssize_t>bad_file * h + <Py_ssize_t>bad_row
+    return _status("count_cityscapes_rows", status, 0)
+
+
+def mask_overlaps(const uint8_t[::1] raw, Py_ssize_t h, Py_ssize_t w, const ids_t[::1] ids,
+                  const int32_t[::1] index, int64_t[::1] counts):
+    """The instance-mask pass (``native/png_passes.h``): ``raw``, an 8-bit grey mask PNG's
+    inflated image data (exactly ``h * (w + 1)`` bytes), against ``ids``, the flat ``h * w``
+    ground-truth map (``uint8`` or ``uint16``): ``counts[index[ids[p]]] += 1`` for every
+    non-zero mask pixel ``p`` (an id not below ``len(index)``, or an index value outside
+    ``counts``, is a ``ValueError``). Returns ``(bad, top, bottom, left, right)``: ``bad`` is
+    ``-1`` or the first row whose filter type is not 0..4; the box is end-exclusive,
+    ``top == -1`` for an empty mask."""
+    cdef size_t bad = 0
+    cdef int status
+    cdef int64_t box[4]
+    _check_size("mask_overlaps", h, w)
+    box[0] = -1
+    box[1] = box[3] = 0
+    box[2] = w
+    with nogil:
+        if ids_t is uint8_t:
+            status = segpng_mask_overlaps_u8(
+                _u8(raw), raw.shape[0], h, w, &ids[0] if ids.shape[0] else NULL, ids.shape[0],
+                &index[0] if index.shape[0] else NULL, index.shape[0], _i64(counts),
+                counts.shape[0], &bad, box)
+        else:
+            status = segpng_mask_overlaps_u16(
+                _u8(raw), raw.shape[0], h, w, &ids[0] if ids.shape[0] else NULL, ids.shape[0],
+                &index[0] if index.shape[0] else NULL, index.shape[0], _i64(counts),
+                counts.shape[0], &bad, box)
+    if status == SEGPNG_BAD_FILTER:
+        return bad, -1, 0, 0, 0
+    _status("mask_overlaps", status, 0)
+    return -1, box[0], box[1], box[2], box[3]

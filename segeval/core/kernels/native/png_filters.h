@@ -1,0 +1,299 @@
+/* PNG row un-filtering (ISO/IEC 15948, section 9), straight into label arrays.
+ *
+ * Each row of a PNG's inflated image data is one filter-type byte followed by the row's
+ * filtered bytes; bpp is the number of bytes per complete pixel. With x the byte being
+ * reconstructed, a the reconstructed byte bpp to its left (0 before the row start), b the byte
+ * above (0 on the first row) and c the byte above a:
+ *
+ *   type 0 None     x
+ *   type 1 Sub      x + a
+ *   type 2 Up       x + b
+ *   type 3 Average  x + floor((a + b) / 2)   (the sum without overflow)
+ *   type 4 Paeth    x + paeth(a, b, c)
+ *
+ * all modulo 256. The filters work on each byte of a pixel separately (a, b and c are bytes of
+ * the same channel), so the channels of a pixel never mix: an RGBA row's alpha bytes do not
+ * change its red, green and blue bytes, and the RGB(A) row functions skip them.
+ *
+ * The static inline row functions below trust their arguments (a filter type 0..4, rows of the
+ * stated lengths, prev == NULL for the first row); the whole-image functions (png_filters.c)
+ * check every length against the header before any access and are what callers use:
+ *
+ *   8-bit grey or palette   bpp 1 -> uint8_t, the stored byte
+ *   16-bit grey             bpp 2 -> uint16_t, native byte order (PNG samples are big-endian)
+ *   8-bit RGB               bpp 3 -> uint32_t id R | G << 8 | B << 16
+ *   8-bit RGBA              bpp 4 -> uint32_t id R | G << 8 | B << 16 (alpha dropped)
+ *
+ * Speed: the left neighbour stays in a register; Up and None rows are plain loops the compiler
+ * vectorises; a Paeth pixel whose filtered bytes are 0 and whose b equals c reconstructs to a
+ * (paeth(a, b, b) == a), the common case inside a label region, so it skips the predictor.
+ * Plain C99, no Python API.
+ */
+#ifndef SEGEVAL_PNG_FILTERS_H
+#define SEGEVAL_PNG_FILTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of every native PNG function. */
+#define SEGPNG_OK 0
+#define SEGPNG_BAD_FILTER 1    /* a row's filter-type byte is not 0..4 (*bad_row says which) */
+#define SEGPNG_BAD_LENGTH (-1) /* a length does not match the header (h, w, bpp): nothing read */
+#define SEGPNG_BAD_INDEX (-2)  /* a value would index outside a table (mask pass): stopped */
+#define SEGPNG_NO_MEMORY (-3)  /* a scratch row buffer could not be allocated */
+
+/* a * b into *r; 0 (and *r untouched) when the product does not fit a size_t. */
+static inline int segpng_mul(size_t a, size_t b, size_t *r)
+{
+    if (b != 0 && a > SIZE_MAX / b)
+        return 0;
+    *r = a * b;
+    return 1;
+}
+
+/* The bytes of the inflated image data of an h x w image of bpp bytes per pixel,
+ * h * (w * bpp + 1), into *total (and the row stride w * bpp + 1 into *stride); 0 on
+ * overflow. */
+static inline int segpng_image_bytes(size_t h, size_t w, size_t bpp, size_t *stride,
+                                     size_t *total)
+{
+    size_t row;
+    if (!segpng_mul(w, bpp, &row) || row == SIZE_MAX)
+        return 0;
+    *stride = row + 1;
+    return segpng_mul(h, row + 1, total);
+}
+
+static inline int segpng_paeth(int a, int b, int c)
+{
+    int p = a + b - c;
+    int pa = p > a ? p - a : a - p;
+    int pb = p > b ? p - b : b - p;
+    int pc = p > c ? p - c : c - p;
+    if (pa <= pb && pa <= pc)
+        return a;
+    if (pb <= pc)
+        return b;
+    return c;
+}
+
+/* One row of n one-byte pixels: x the filtered bytes, prev the reconstructed row above
+ * (NULL for the first row: zeros), cur the output. */
+static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
+                                 const uint8_t *restrict prev, uint8_t *restrict cur, size_t n)
+{
+    size_t i;
+    unsigned a = 0, c = 0;
+    if (prev == NULL) { /* b = c = 0: Up is None, Paeth is Sub, Average adds a / 2 */
+        if (ft == 2)
+            ft = 0;
+        else if (ft == 4)
+            ft = 1;
+        if (ft == 3) {
+            for (i = 0; i < n; i++) {
+                a = (x[i] + (a >> 1)) & 0xFFu;
+                cur[i] = (uint8_t)a;
+            }
+            return;
+        }
+    }
+    switch (ft) {
+    case 0:
+        for (i = 0; i < n; i++)
+            cur[i] = x[i];
+        break;
+    case 1:
+        for (i = 0; i < n; i++) {
+            a = (a + x[i]) & 0xFFu;
+            cur[i] = (uint8_t)a;
+        }
+        break;
+    case 2:
+        for (i = 0; i < n; i++)
+            cur[i] = (uint8_t)(x[i] + prev[i]);
+        break;
+    case 3:
+        for (i = 0; i < n; i++) {
+            a = (x[i] + ((a + prev[i]) >> 1)) & 0xFFu;
+            cur[i] = (uint8_t)a;
+        }
+        break;
+    default:
+        for (i = 0; i < n; i++) {
+            unsigned xx = x[i], bb = prev[i];
+            if (xx != 0 || bb != c) /* else paeth(a, b, b) == a */
+                a = (xx + (unsigned)segpng_paeth((int)a, (int)bb, (int)c)) & 0xFFu;
+            cur[i] = (uint8_t)a;
+            c = bb;
+        }
+        break;
+    }
+}
+
+/* One row of n big-endian 16-bit pixels (x: 2n filtered bytes) into native uint16 values;
+ * prev the reconstructed row above (native values; NULL for the first row). The byte swap is
+ * done in the same pass; the left pixel stays in a register. */
+static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
+                                  const uint16_t *restrict prev, uint16_t *restrict cur,
+                                  size_t n)
+{
+    size_t i;
+    unsigned ahi = 0, alo = 0, a = 0, c = 0;
+    if (prev == NULL) {
+        if (ft == 2)
+            ft = 0;
+        else if (ft == 4)
+            ft = 1;
+        if (ft == 3) {
+            for (i = 0; i < n; i++) {
+                ahi = (x[2 * i] + (ahi >> 1)) & 0xFFu;
+                alo = (x[2 * i + 1] + (alo >> 1)) & 0xFFu;
+                cur[i] = (uint16_t)(ahi << 8 | alo);
+            }
+            return;
+        }
+    }
+    switch (ft) {
+    case 0:
+        for (i = 0; i < n; i++)
+            cur[i] = (uint16_t)((unsigned)x[2 * i] << 8 | x[2 * i + 1]);
+        break;
+    case 1:
+        for (i = 0; i < n; i++) {
+            ahi = (ahi + x[2 * i]) & 0xFFu;
+            alo = (alo + x[2 * i + 1]) & 0xFFu;
+            cur[i] = (uint16_t)(ahi << 8 | alo);
+        }
+        break;
+    case 2:
+        for (i = 0; i < n; i++) {
+            unsigned bb = prev[i];
+            unsigned hi = (x[2 * i] + (bb >> 8)) & 0xFFu;
+            unsigned lo = (x[2 * i + 1] + bb) & 0xFFu;
+            cur[i] = (uint16_t)(hi << 8 | lo);
+        }
+        break;
+    case 3:
+        for (i = 0; i < n; i++) {
+            unsigned bb = prev[i];
+            ahi = (x[2 * i] + ((ahi + (bb >> 8)) >> 1)) & 0xFFu;
+            alo = (x[2 * i + 1] + ((alo + (bb & 0xFFu)) >> 1)) & 0xFFu;
+            cur[i] = (uint16_t)(ahi << 8 | alo);
+        }
+        break;
+    default:
+        for (i = 0; i < n; i++) {
+            unsigned xhi = x[2 * i], xlo = x[2 * i + 1], bb = prev[i];
+            if (xhi != 0 || xlo != 0 || bb != c) { /* else paeth(a, b, b) == a, both bytes */
+                unsigned hi = (xhi + (unsigned)segpng_paeth((int)(a >> 8), (int)(bb >> 8),
+                                                            (int)(c >> 8))) & 0xFFu;
+                unsigned lo = (xlo + (unsigned)segpng_paeth((int)(a & 0xFFu),
+                                                            (int)(bb & 0xFFu),
+                                                            (int)(c & 0xFFu))) & 0xFFu;
+                a = hi << 8 | lo;
+            }
+            cur[i] = (uint16_t)a;
+            c = bb;
+        }
+        break;
+    }
+}
+
+/* One row of n RGB (bpp 3) or RGBA (bpp 4) pixels straight into ids R | G << 8 | B << 16:
+ * x the row's 3n or 4n filtered bytes, prev the ids of the row above (NULL for the first
+ * row). Alpha bytes are skipped (see the top of this file). */
+static inline void segpng_row_ids(unsigned ft, const uint8_t *restrict x, size_t bpp,
+                                  const uint32_t *restrict prev, uint32_t *restrict cur,
+                                  size_t n)
+{
+    size_t i;
+    unsigned r = 0, g = 0, bl = 0;
+    uint32_t a = 0, c = 0;
+    if (prev == NULL) {
+        if (ft == 2)
+            ft = 0;
+        else if (ft == 4)
+            ft = 1;
+        if (ft == 3) {
+            for (i = 0; i < n; i++, x += bpp) {
+                r = (x[0] + (r >> 1)) & 0xFFu;
+                g = (x[1] + (g >> 1)) & 0xFFu;
+                bl = (x[2] + (bl >> 1)) & 0xFFu;
+                cur[i] = r | g << 8 | bl << 16;
+            }
+            return;
+        }
+    }
+    switch (ft) {
+    case 0:
+        for (i = 0; i < n; i++, x += bpp)
+            cur[i] = (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16;
+        break;
+    case 1:
+        for (i = 0; i < n; i++, x += bpp) {
+            r = (r + x[0]) & 0xFFu;
+            g = (g + x[1]) & 0xFFu;
+            bl = (bl + x[2]) & 0xFFu;
+            cur[i] = r | g << 8 | bl << 16;
+        }
+        break;
+    case 2:
+        for (i = 0; i < n; i++, x += bpp) {
+            uint32_t b = prev[i];
+            r = (x[0] + b) & 0xFFu;
+            g = (x[1] + (b >> 8)) & 0xFFu;
+            bl = (x[2] + (b >> 16)) & 0xFFu;
+            cur[i] = r | g << 8 | bl << 16;
+        }
+        break;
+    case 3:
+        for (i = 0; i < n; i++, x += bpp) {
+            uint32_t b = prev[i];
+            r = (x[0] + ((r + (b & 0xFFu)) >> 1)) & 0xFFu;
+            g = (x[1] + ((g + ((b >> 8) & 0xFFu)) >> 1)) & 0xFFu;
+            bl = (x[2] + ((bl + (b >> 16)) >> 1)) & 0xFFu;
+            cur[i] = r | g << 8 | bl << 16;
+        }
+        break;
+    default:
+        for (i = 0; i < n; i++, x += bpp) {
+            unsigned x0 = x[0], x1 = x[1], x2 = x[2];
+            uint32_t b = prev[i];
+            if (x0 != 0 || x1 != 0 || x2 != 0 || b != c) { /* else paeth(a, b, b) == a */
+                r = (x0 + (unsigned)segpng_paeth((int)(a & 0xFFu), (int)(b & 0xFFu),
+                                                 (int)(c & 0xFFu))) & 0xFFu;
+                g = (x1 + (unsigned)segpng_paeth((int)((a >> 8) & 0xFFu),
+                                                 (int)((b >> 8) & 0xFFu),
+                                                 (int)((c >> 8) & 0xFFu))) & 0xFFu;
+                bl = (x2 + (unsigned)segpng_paeth((int)(a >> 16), (int)(b >> 16),
+                                                  (int)(c >> 16))) & 0xFFu;
+                a = r | g << 8 | bl << 16;
+            }
+            cur[i] = a;
+            c = b;
+        }
+        break;
+    }
+}
+
+/* Whole images. raw: the inflated image data, raw_len bytes, exactly h * (w * bpp + 1);
+ * out: out_len elements, exactly h * w. Returns SEGPNG_OK, SEGPNG_BAD_FILTER with *bad_row
+ * the first row whose filter type is not 0..4 (rows above it are written), or
+ * SEGPNG_BAD_LENGTH (nothing read or written). h or w may be 0. */
+int segpng_unfilter_gray8(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t out_len,
+                          size_t h, size_t w, size_t *bad_row);
+int segpng_unfilter_gray16(const uint8_t *raw, size_t raw_len, uint16_t *out, size_t out_len,
+                           size_t h, size_t w, size_t *bad_row);
+/* bpp 3 (RGB) or 4 (RGBA); any other bpp is SEGPNG_BAD_LENGTH. */
+int segpng_unfilter_ids(const uint8_t *raw, size_t raw_len, size_t bpp, uint32_t *out,
+                        size_t out_len, size_t h, size_t w, size_t *bad_row);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,294 @@
+/* The counting passes over PNG image data: see png_passes.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "png_passes.h"
+
+/* ------------------------------------------------------------------------ Cityscapes pass */
+
+/* Add a run of n pixels of (label g, prediction p, instance k). */
+static inline void add_run(unsigned g, unsigned p, unsigned k, int64_t n, int64_t offset,
+                           const uint8_t *pred_lut, const uint8_t *category_of,
+                           const uint8_t *label_of, const uint8_t *inst_cat, int64_t *hist,
+                           int64_t *size, int64_t *tp, int64_t *cat_tp)
+{
+    hist[g << 8 | p] += n;
+    if ((int64_t)k > offset) { /* an instance (label id * 1000 + j), as cityscapesScripts */
+        unsigned q = pred_lut[p];
+        size[k] += n;
+        if (q == label_of[k])
+            tp[k] += n;
+        if (category_of[q] == inst_cat[k])
+            cat_tp[k] += n;
+    }
+}
+
+int segpng_count_cityscapes_rows(
+    const uint8_t *graw, size_t graw_len, const uint8_t *praw, size_t praw_len,
+    const uint8_t *iraw, size_t iraw_len, size_t h, size_t w, int with_inst, int64_t offset,
+    const uint8_t *pred_lut, size_t pred_lut_len, const uint8_t *category_of,
+    size_t category_of_len, const uint8_t *label_of, size_t label_of_len,
+    const uint8_t *inst_cat, size_t inst_cat_len, int64_t *hist, size_t hist_len,
+    int64_t *size, size_t size_len, int64_t *tp, size_t tp_len, int64_t *cat_tp,
+    size_t cat_tp_len, size_t *bad_file, size_t *bad_row)
+{
+    size_t stride8, total8, stride16 = 0, total16 = 0, nwords, y, j, q;
+    uint8_t *grows, *prows;
+    uint16_t *irows, *diff;
+    unsigned char *block;
+
+    if (!segpng_image_bytes(h, w, 1, &stride8, &total8) || graw_len != total8
+            || praw_len != total8 || (total8 != 0 && (graw == NULL || praw == NULL)))
+        return SEGPNG_BAD_LENGTH;
+    if (with_inst && (!segpng_image_bytes(h, w, 2, &stride16, &total16) || iraw_len != total16
+                      || (total16 != 0 && iraw == NULL)))
+        return SEGPNG_BAD_LENGTH;
+    if (pred_lut_len != 256 || category_of_len != 256 || label_of_len != 65536
+            || inst_cat_len != 65536 || hist_len != 65536 || size_len != 65536
+            || tp_len != 65536 || cat_tp_len != 65536 || pred_lut == NULL
+            || category_of == NULL || label_of == NULL || inst_cat == NULL || hist == NULL
+            || size == NULL || tp == NULL || cat_tp == NULL)
+        return SEGPNG_BAD_LENGTH;
+    if (h == 0 || w == 0) { /* rows of only a filter byte: checked, nothing to count */
+        for (y = 0; y < h; y++) {
+            if (graw[y * stride8] > 4 || praw[y * stride8] > 4
+                    || (with_inst && iraw[y * stride16] > 4)) {
+                *bad_file = graw[y * stride8] > 4 ? 0 : praw[y * stride8] > 4 ? 1 : 2;
+                *bad_row = y;
+                return SEGPNG_BAD_FILTER;
+            }
+        }
+        return SEGPNG_OK;
+    }
+    /* row buffers: grows, prows 2w bytes each; irows 2w uint16; diff: w - 1 uint16 run
+     * boundaries padded with zeros to whole 64-bit words (nwords of them). The sizes are
+     * below total8 * 8 + 8, which fits: w * 2 + 1 <= total16 or w + 1 <= total8. */
+    nwords = (w + 2) / 4; /* ceil((w - 1) / 4) for w >= 1, at least the w - 1 entries */
+    if (w > (SIZE_MAX - 64) / 16)
+        return SEGPNG_NO_MEMORY;
+    block = malloc(2 * w + 2 * w + 4 * w + 8 * nwords + 8);
+    if (block == NULL)
+        return SEGPNG_NO_MEMORY;
+    irows = (uint16_t *)(void *)block;               /* 4w bytes, 2-aligned */
+    diff = (uint16_t *)(void *)(block + 4 * w);      /* 8 nwords bytes */
+    grows = block + 4 * w + 8 * nwords;              /* 2w bytes */
+    prows = grows + 2 * w;                           /* 2w bytes */
+    memset(irows, 0, 4 * w * sizeof(uint8_t)); /* instance 0 everywhere without with_inst */
+    memset(diff, 0, 8 * nwords);
+
+    for (y = 0; y < h; y++) {
+        size_t c0 = (y & 1) * w, p0 = w - c0, start;
+        const uint8_t *row = graw + y * stride8;
+        const uint8_t *g, *p;
+        const uint16_t *k;
+        if (row[0] > 4) {
+            *bad_file = 0;
+            *bad_row = y;
+            free(block);
+            return SEGPNG_BAD_FILTER;
+        }
+        segpng_row_u8(row[0], row + 1, y ? grows + p0 : NULL, grows + c0, w);
+        row = praw + y * stride8;
+        if (row[0] > 4) {
+            *bad_file = 1;
+            *bad_row = y;
+            free(block);
+            return SEGPNG_BAD_FILTER;
+        }
+        segpng_row_u8(row[0], row + 1, y ? prows + p0 : NULL, prows + c0, w);
+        if (with_inst) {
+            row = iraw + y * stride16;
+            if (row[0] > 4) {
+                *bad_file = 2;
+                *bad_row = y;
+                free(block);
+                return SEGPNG_BAD_FILTER;
+            }
+            segpng_row_u16(row[0], row + 1, y ? irows + p0 : NULL, irows + c0, w);
+        }
+        g = grows + c0;
+        p = prows + c0;
+        k = irows + c0;
+        /* diff[j] != 0 where pixel j + 1 starts a new run (a vectorised pass); then the runs
+         * are found a 64-bit word (4 pixels) at a time */
+        for (j = 0; j + 1 < w; j++)
+            diff[j] = (uint16_t)((g[j + 1] ^ g[j]) | (p[j + 1] ^ p[j]) | (k[j + 1] ^ k[j]));
+        start = 0;
+        for (q = 0; q < nwords; q++) {
+            uint64_t word;
+            memcpy(&word, diff + 4 * q, 8);
+            if (word != 0) {
+                for (j = 4 * q; j < 4 * q + 4; j++) {
+                    if (diff[j] != 0) {
+                        add_run(g[start], p[start], k[start], (int64_t)(j + 1 - start), offset,
+                                pred_lut, category_of, label_of, inst_cat, hist, size, tp,
+                                cat_tp);
+                        start = j + 1;
+                    }
+                }
+            }
+        }
+        add_run(g[start], p[start], k[start], (int64_t)(w - start), offset, pred_lut,
+                category_of, label_of, inst_cat, hist, size, tp, cat_tp);
+    }
+    free(block);
+    return SEGPNG_OK;
+}
+
+/* ------------------------------------------------------------------------ instance masks */
+
+/* Whether n bytes are all zero (an OR the compiler vectorises). */
+static inline int all_zero(const uint8_t *x, size_t n)
+{
+    size_t i;
+    unsigned acc = 0;
+    for (i = 0; i < n; i++)
+        acc |= x[i];
+    return acc == 0;
+}
+
+#define SEGPNG_CHUNK 64 /* bytes OR-ed together before a chunk is searched byte by byte */
+
+/* Index of the first non-zero byte of x[:n], n if none. */
+static inline size_t first_nonzero(const uint8_t *x, size_t n)
+{
+    size_t start = 0, i;
+    while (start < n) {
+        size_t stop = n - start > SEGPNG_CHUNK ? start + SEGPNG_CHUNK : n;
+        if (!all_zero(x + start, stop - start))
+            for (i = start; i < stop; i++)
+                if (x[i] != 0)
+                    return i;
+        start = stop;
+    }
+    return n;
+}
+
+/* Index of the last non-zero byte of x[:n] (one is known to exist). */
+static inline size_t last_nonzero(const uint8_t *x, size_t n)
+{
+    size_t stop = n, i;
+    while (stop > 0) {
+        size_t start = stop > SEGPNG_CHUNK ? stop - SEGPNG_CHUNK : 0;
+        if (!all_zero(x + start, stop - start))
+            for (i = stop; i > start; i--)
+                if (x[i - 1] != 0)
+                    return i - 1;
+        stop = start;
+    }
+    return 0;
+}
+
+/* The mask pass for ids of 1 (wide == 0) or 2 bytes; called with a constant wide, so that
+ * the compiler gives each a loop of its own. */
+static inline int mask_overlaps(const uint8_t *raw, size_t raw_len, size_t h, size_t w,
+                                const void *ids, int wide, size_t ids_len,
+                                const int32_t *index, size_t index_len, int64_t *counts,
+                                size_t counts_len, size_t *bad_row, int64_t box[4])
+{
+    size_t stride, total, pixels, y, i;
+    uint8_t *buffers, *prev, *cur;
+    int prev_zero = 1, status = SEGPNG_OK;
+    int64_t top = -1, bottom = 0, left = (int64_t)w, right = 0;
+
+    if (!segpng_image_bytes(h, w, 1, &stride, &total) || raw_len != total
+            || !segpng_mul(h, w, &pixels) || ids_len != pixels
+            || (total != 0 && raw == NULL) || (pixels != 0 && ids == NULL)
+            || (index_len != 0 && index == NULL) || (counts_len != 0 && counts == NULL)
+            || w > (size_t)INT64_MAX || h > (size_t)INT64_MAX)
+        return SEGPNG_BAD_LENGTH;
+    buffers = malloc(2 * w + 1);
+    if (buffers == NULL)
+        return SEGPNG_NO_MEMORY;
+    prev = buffers;
+    cur = buffers + w;
+    for (y = 0; y < h; y++) {
+        const uint8_t *row = raw + y * stride;
+        size_t lo, hi, base = y * w, run = 0;
+        int64_t region = -1;
+        uint8_t *swap;
+        if (row[0] > 4) {
+            *bad_row = y;
+            status = SEGPNG_BAD_FILTER;
+            break;
+        }
+        if (prev_zero) {
+            if (all_zero(row + 1, w))
+                continue; /* zero under zero: zero whatever the filter */
+            segpng_row_u8(row[0], row + 1, NULL, cur, w);
+        } else {
+            segpng_row_u8(row[0], row + 1, prev, cur, w);
+        }
+        lo = first_nonzero(cur, w);
+        if (lo == w) {
+            prev_zero = 1;
+            continue;
+        }
+        hi = last_nonzero(cur, w);
+        for (i = lo; i <= hi; i++) {
+            if (cur[i] != 0) {
+                size_t v = wide ? ((const uint16_t *)ids)[base + i]
+                                : ((const uint8_t *)ids)[base + i];
+                int64_t r;
+                if (v >= index_len) {
+                    status = SEGPNG_BAD_INDEX;
+                    break;
+                }
+                r = index[v];
+                if (r < 0 || (uint64_t)r >= (uint64_t)counts_len) {
+                    status = SEGPNG_BAD_INDEX;
+                    break;
+                }
+                if (r == region) {
+                    run++;
+                } else { /* a run of pixels on one region, added at its end */
+                    if (run)
+                        counts[region] += (int64_t)run;
+                    region = r;
+                    run = 1;
+                }
+            }
+        }
+        if (run)
+            counts[region] += (int64_t)run;
+        if (status != SEGPNG_OK)
+            break;
+        if (top < 0)
+            top = (int64_t)y;
+        bottom = (int64_t)y + 1;
+        if ((int64_t)lo < left)
+            left = (int64_t)lo;
+        if ((int64_t)hi + 1 > right)
+            right = (int64_t)hi + 1;
+        prev_zero = 0;
+        swap = prev;
+        prev = cur;
+        cur = swap;
+    }
+    free(buffers);
+    if (status == SEGPNG_OK) {
+        box[0] = top;
+        box[1] = bottom;
+        box[2] = left;
+        box[3] = right;
+    }
+    return status;
+}
+
+int segpng_mask_overlaps_u8(const uint8_t *raw, size_t raw_len, size_t h, size_t w,
+                            const uint8_t *ids, size_t ids_len, const int32_t *index,
+                            size_t index_len, int64_t *counts, size_t counts_len,
+                            size_t *bad_row, int64_t box[4])
+{
+    return mask_overlaps(raw, raw_len, h, w, ids, 0, ids_len, index, index_len, counts,
+                         counts_len, bad_row, box);
+}
+
+int segpng_mask_overlaps_u16(const uint8_t *raw, size_t raw_len, size_t h, size_t w,
+                             const uint16_t *ids, size_t ids_len, const int32_t *index,
+                             size_t index_len, int64_t *counts, size_t counts_len,
+                             size_t *bad_row, int64_t box[4])
+{
+    return mask_overlaps(raw, raw_len, h, w, ids, 1, ids_len, index, index_len, counts,
+                         counts_len, bad_row, box);
+}

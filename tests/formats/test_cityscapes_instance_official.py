@@ -563,9 +563,11 @@ def _png_filter(rows: np.ndarray, types: np.ndarray) -> np.ndarray:
 
 
 def test_the_mask_kernel_counts_what_numpy_counts() -> None:
-    """:func:`segeval.core.kernels.mask_jit.mask_overlaps` (rows un-filtered one at a time, zero
-    rows skipped) against NumPy on the unfiltered mask, for every filter type in every order."""
-    mask_jit = pytest.importorskip("segeval.core.kernels.mask_jit")
+    """:func:`segeval.core.kernels._png.mask_overlaps` (C: rows un-filtered one at a time,
+    zero rows skipped) against NumPy on the unfiltered mask, for every filter type in every
+    order."""
+    native = pytest.importorskip("segeval.core.kernels._png",
+                                 reason="the compiled PNG kernels are not built")
     rng = np.random.default_rng(3)
     h, w = 40, 37
     for trial in range(30):
@@ -582,8 +584,8 @@ def test_the_mask_kernel_counts_what_numpy_counts() -> None:
         raw = store[trial % 8:trial % 8 + h * (w + 1)]
         raw[:] = _png_filter(mask, rng.integers(0, 5, h))
         counts = np.zeros(6, np.int64)
-        bad, top, bottom, left, right = mask_jit.mask_overlaps(
-            raw, h, w, ids.reshape(-1), index, counts, raw.ctypes.data % 8)
+        bad, top, bottom, left, right = native.mask_overlaps(raw, h, w, ids.reshape(-1), index,
+                                                             counts)
         want = np.bincount(index[ids[mask != 0]], minlength=6)
         assert bad == -1 and (counts == want).all(), trial
         ys, xs = np.nonzero(mask)
@@ -591,8 +593,7 @@ def test_the_mask_kernel_counts_what_numpy_counts() -> None:
                                                    xs.max() + 1)
         assert (top, bottom, left, right) == tuple(int(v) for v in box), trial
     raw[0] = 9
-    assert mask_jit.mask_overlaps(raw, h, w, ids.reshape(-1), index, counts,
-                                  raw.ctypes.data % 8)[0] == 0
+    assert native.mask_overlaps(raw, h, w, ids.reshape(-1), index, counts)[0] == 0
 
 
 def test_image_stats_counts_a_small_group_region_twice() -> None:

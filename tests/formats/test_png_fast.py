@@ -4,8 +4,6 @@ our own encoder (every filter type forced) and hypothesis; clear errors on damag
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -19,7 +17,6 @@ from PIL import Image
 from segeval.errors import FileFormatError, UsageError
 from segeval.formats import png
 from segeval.formats.png import read_label_png
-from tests.conftest import REPO
 from tests.formats import pngenc
 
 SIZES = [(1, 1), (1, 9), (9, 1), (2, 3), (7, 13), (5, 8), (3, 17), (16, 33), (31, 64), (40, 127)]
@@ -436,18 +433,46 @@ def test_decoder_choice_is_an_argument(tmp_path: Path, good, monkeypatch) -> Non
     np.testing.assert_array_equal(read_label_png(path, decoder="pillow"), arr)
 
 
-def test_auto_leaves_numba_alone_for_small_images(tmp_path: Path, good) -> None:
-    """A small evaluation does not pay Numba's start-up; a big image takes the fast path."""
-    _, data = good
-    small = write(tmp_path, "small.png", data)
-    big = write(tmp_path, "big.png", pngenc.encode(np.zeros((512, 1024), np.uint8), pngenc.GREY))
-    code = ("import sys; from segeval.formats.png import read_label_png as r; "
-            f"r({str(small)!r}); print('numba' in sys.modules); "
-            f"r({str(big)!r}); print('segeval.core.kernels.png_jit' in sys.modules)")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True).stdout.split()
-    assert out == ["False", "True"]
+def test_auto_and_fast_take_the_compiled_path_for_every_size(tmp_path: Path, good,
+                                                             monkeypatch) -> None:
+    """Where the compiled kernels are available, ``auto`` and ``fast`` decode every image of a
+    kind the fast path reads with them (no size threshold: the C extension costs nothing to
+    load); without them both decode with Pillow, giving the same array."""
+    arr, data = good
+    path = write(tmp_path, "g.png", data)
+    assert png.compiled_available()
+    calls = []
+    real = png._decode_fast
+    monkeypatch.setattr(png, "_decode_fast", lambda *a: calls.append(a) or real(*a))
+    tiny = write(tmp_path, "tiny.png", pngenc.encode(np.ones((1, 1), np.uint8), pngenc.GREY))
+    for decoder in ("auto", "fast"):
+        np.testing.assert_array_equal(read_label_png(path, decoder=decoder), arr)
+        np.testing.assert_array_equal(read_label_png(tiny, decoder=decoder), [[1]])
+    assert len(calls) == 4
+    monkeypatch.setattr(png, "compiled_available", lambda: False)
+    for decoder in ("auto", "fast"):
+        np.testing.assert_array_equal(read_label_png(path, decoder=decoder), arr)
+    assert len(calls) == 4  # Pillow's
+
+
+def test_without_the_extension_the_python_walk_gives_the_same_errors(tmp_path: Path, good,
+                                                                     monkeypatch) -> None:
+    """The chunk walk is C where the extension is available, else Python: the same header, or
+    the same message (a hypothesis test holds them to it on mutated files,
+    ``tests/safety/test_png_agreement.py``)."""
+    arr, data = good
+    at = idat_offset(data)
+    broken = bytearray(data)
+    broken[at + 8 + 3] ^= 0x40
+    messages = []
+    for available in (True, False):
+        monkeypatch.setattr(png, "compiled_available", lambda a=available: a)
+        np.testing.assert_array_equal(png.decode_label_png(data, "g.png"), arr)
+        with pytest.raises(FileFormatError) as e:
+            png.decode_label_png(bytes(broken), "b.png")
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] == \
+        f"b.png: corrupt PNG (bad CRC in the 'IDAT' chunk at byte {at})"
 
 
 def test_decode_label_png_from_bytes_names_the_source(good) -> None:

@@ -40,7 +40,8 @@ _SETTINGS = settings(
 )
 
 pytestmark = pytest.mark.skipif(not compiled_available(),
-                                reason="the fast reader needs Numba, which is not installed")
+                                reason="the fast reader needs the compiled kernels, which are "
+                                       "not built")
 
 # (colour type, bit depth, interlaced): the kinds the fast reader reads, and some it leaves
 # to Pillow (Adam7, grey + alpha)
@@ -240,3 +241,27 @@ def test_the_streamed_check_agrees_too(data: bytes) -> None:
 
     with mock.patch.object(png, "_KEEP_BUFFER_BYTES", 0):
         check_agreement(data)
+
+
+def _walk(parse, data: bytes) -> tuple[object, ...]:
+    try:
+        h = parse("sub/x.png", data)
+    except SegevalError as e:
+        return ("refused", type(e).__name__, str(e))
+    return ("read", h.width, h.height, h.bit_depth, h.colour_type, h.interlaced, h.animated,
+            b"".join(bytes(b) for b in h.idat), h.idat_start, h.idat_end)
+
+
+@_SETTINGS
+@given(mutated())
+def test_the_c_and_python_chunk_walks_agree(data: bytes) -> None:
+    """The chunk walk is C where the extension is available (:func:`segeval.formats.png.
+    _parse_native`), else Python (``_parse_python``): on every byte string the same header and
+    IDAT bytes, or the same message."""
+    from segeval.formats import png
+
+    if not data.startswith(png.PNG_SIGNATURE):  # both callers check the signature first
+        return
+    native = _walk(png._parse_native, data)
+    event("walk: " + _why(native if native[0] == "refused" else ("read",)))
+    assert native == _walk(png._parse_python, data)

@@ -14,25 +14,26 @@ All return the same integers, always.
 
 Which kernel: one policy
 ------------------------
-The compiled kernels live in five Numba modules, :data:`COMPILED_MODULES`
-(``segeval.core.kernels.{confusion,panoptic,cityscapes,png,mask}_jit``): the confusion counts,
-the panoptic pair counts, the Cityscapes counts, the PNG row un-filtering and the instance-mask
-overlaps. Loading them costs
+The compiled kernels live in three Numba modules, :data:`COMPILED_MODULES`
+(``segeval.core.kernels.{confusion,panoptic,cityscapes}_jit``): the confusion counts,
+the panoptic pair counts and the Cityscapes counts (the PNG row un-filtering, the fused
+Cityscapes pass and the instance-mask overlaps are C, :mod:`segeval.core.kernels._png`, used
+wherever :func:`compiled_available`). Loading them costs
 about half a second per process (importing Numba, then loading each kernel from Numba's
 on-disk cache), so every caller that could use one asks this module, and nothing else:
 
 * :func:`use_compiled(nbytes) <use_compiled>` -- **per call**: the compiled kernel where Numba
-  is importable (:func:`compiled_available`) and either one of the compiled modules is already
+  is importable and either one of the compiled modules is already
   loaded in this process (:func:`compiled_loaded`: the cost is paid, use it for every size) or
   the input holds at least :data:`COMPILED_MIN_BYTES` bytes of labels. :func:`count_pixels`,
-  :func:`segeval.core.panoptic.intersections`, the Cityscapes kernel and the ``auto`` PNG
-  decoder (:mod:`segeval.formats.png`) call it with the bytes of the image at hand (pixels x
-  bytes per pixel: an RGB panoptic PNG or a ``uint32`` id map weighs 3 or 4 times its pixels).
+  :func:`segeval.core.panoptic.intersections` and the Cityscapes kernel call it with the
+  bytes of the image at hand (pixels x bytes per pixel: a ``uint32`` id map weighs 4 times
+  its pixels).
 * :func:`warm(pixels) <warm>` -- **per run**: called once by the engine
   (:func:`segeval.engine.run`) in the parent process before any worker is forked, with about
   the number of pixels the run decodes. From :data:`WARM_MIN_PIXELS` on, it loads every
   compiled module and calls each compiled kernel once on tiny inputs of the types real runs
-  pass (``uint8``/``uint16`` label maps, ``uint32`` panoptic ids, the PNG un-filter loops), so
+  pass (``uint8``/``uint16`` label maps, ``uint32`` panoptic ids), so
   the compiled code is in memory and forked workers inherit it instead of each loading it;
   from then on :func:`use_compiled` is true for every size.
 
@@ -51,7 +52,7 @@ import numpy as np
 #: The compiled (Numba) modules; importing any of them is what :func:`compiled_loaded` sees.
 COMPILED_MODULES: tuple[str, ...] = tuple(
     f"segeval.core.kernels.{name}_jit"
-    for name in ("confusion", "panoptic", "cityscapes", "png", "mask")
+    for name in ("confusion", "panoptic", "cityscapes")
 )
 
 #: A call on at least this many pixels uses the compiled kernel even before it is loaded.
@@ -95,11 +96,22 @@ class PixelCounts(NamedTuple):
 
 @functools.cache
 def compiled_available() -> bool:
-    """Whether Numba can be imported (it is a dependency; this guards odd platforms). Imports it:
-    call it only where the compiled path is wanted anyway."""
+    """Whether the compiled C extensions (:mod:`segeval.core.kernels._count`,
+    :mod:`segeval.core.kernels._png`, built with the package) import."""
+    try:
+        from segeval.core.kernels import _count, _png  # noqa: F401
+    except ImportError:  # pragma: no cover - a build without the extensions
+        return False
+    return True
+
+
+@functools.cache
+def _numba_available() -> bool:
+    """Whether Numba can be imported (the ``*_jit`` kernels). Imports it: call it only where
+    the compiled path is wanted anyway."""
     try:
         import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a dependency
+    except ImportError:
         return False
     return True
 
@@ -114,7 +126,7 @@ def use_compiled(nbytes: int) -> bool:
     """THE per-call rule: whether a kernel call on an input of ``nbytes`` bytes of labels should
     take the compiled path (see the module docstring). Never imports Numba for a small input
     while no compiled module is loaded."""
-    return (compiled_loaded() or nbytes >= COMPILED_MIN_BYTES) and compiled_available()
+    return (compiled_loaded() or nbytes >= COMPILED_MIN_BYTES) and _numba_available()
 
 
 def warm(pixels: int, kernels: tuple[str, ...] | None = None) -> bool:
@@ -123,7 +135,7 @@ def warm(pixels: int, kernels: tuple[str, ...] | None = None) -> bool:
     tiny inputs (see the module docstring): those named in ``kernels`` (keys of
     :data:`WARMERS`: what the run uses), or every one. Returns whether compiled code was
     loaded (``False`` below the threshold, where nothing is done, or without Numba)."""
-    if pixels < WARM_MIN_PIXELS or not compiled_available():
+    if pixels < WARM_MIN_PIXELS or not _numba_available():
         return False
     for name in WARMERS if kernels is None else kernels:
         WARMERS[name]()
@@ -163,40 +175,19 @@ def _warm_cityscapes() -> None:
 
 
 def _warm_png() -> None:
-    """The PNG un-filter loops: one row of every kind the fast decoder reads."""
-    from segeval.core.kernels import png_jit
-
-    for unfilter, bpp, dtype in ((png_jit.unfilter_gray8, 1, np.uint8),
-                                 (png_jit.unfilter_gray16, 2, np.uint16),
-                                 (png_jit.unfilter_rgb_ids, 3, np.uint32),
-                                 (png_jit.unfilter_rgba_ids, 4, np.uint32)):
-        unfilter(np.zeros(_W * bpp + 1, np.uint8), np.empty(_W, dtype), 1, _W)
+    """The PNG un-filters (C, :mod:`segeval.core.kernels._png`): nothing to compile; the
+    extension is imported before workers fork."""
+    from segeval.core.kernels import _png  # noqa: F401
 
 
 def _warm_fused() -> None:
-    """The fused Cityscapes pass over three inflated PNG streams."""
-    from segeval.core.kernels import cityscapes, png_jit
-
-    w, lut = _W, np.zeros(256, np.uint8)
-    label_of, inst_cat = cityscapes.instance_tables(lut)
-    table = np.zeros(1 << 16, np.int64)
-    png_jit.count_cityscapes_rows(
-        np.zeros(w + 1, np.uint8), np.zeros(w + 1, np.uint8), np.zeros(2 * w + 1, np.uint8),
-        1, w, True, lut, lut, label_of, inst_cat, table, table.copy(), table.copy(),
-        table.copy(), np.zeros(2 * w, np.uint8), np.zeros(2 * w, np.uint8),
-        np.zeros(2 * w, np.uint16), np.zeros(w, np.uint16), np.zeros(64, np.int64),
-        np.zeros(64, np.int64))
+    """The fused Cityscapes pass: in the PNG extension (C), imported by :func:`_warm_png`."""
+    _warm_png()
 
 
 def _warm_mask() -> None:
-    """The Cityscapes instance-mask kernels: overlaps of an 8-bit mask's rows with 8- and
-    16-bit ground-truth regions, and value counts."""
-    from segeval.core.kernels.mask_jit import mask_overlaps, value_counts
-
-    counts, index = np.zeros(3, np.int64), np.zeros(3, np.int32)
-    for dtype in (np.uint8, np.uint16):
-        mask_overlaps(np.zeros(5, np.uint8), 1, 4, np.zeros(4, dtype), index, counts, 0)
-        value_counts(np.zeros(4, dtype), counts)
+    """The Cityscapes instance-mask pass (C, in the PNG extension)."""
+    _warm_png()
 
 
 #: What :func:`warm` can load, by the name a plan gives in ``Plan.kernels``.

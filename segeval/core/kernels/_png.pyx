@@ -1,8 +1,9 @@
 # cython: language_level=3
-# distutils: sources = segeval/core/kernels/native/png_filters.c segeval/core/kernels/native/png_passes.c
-"""Compiled PNG kernels: row un-filtering into label arrays, and the passes that count PNG rows
-without writing the image (C in ``native/png_filters.c`` and ``native/png_passes.c``; the GIL
-is released while they run).
+# distutils: sources = segeval/core/kernels/native/png_filters.c segeval/core/kernels/native/png_passes.c segeval/core/kernels/native/png_chunks.c
+"""Compiled PNG kernels: the chunk walk (signature, lengths, CRC-32 of every chunk, IHDR, IDAT,
+IEND), row un-filtering into label arrays, and the passes that count PNG rows without writing
+the image (C in ``native/png_chunks.c``, ``native/png_filters.c`` and ``native/png_passes.c``;
+the GIL is released while they run).
 
 The C functions check every length against the image header before any access; here a
 wrong length, a negative size or an id outside a table is a ``ValueError`` (never a read or a
@@ -13,7 +14,7 @@ Un-filter functions return ``-1``, or the first row whose filter-type byte is no
 above it are written); the caller words the error (:class:`~segeval.errors.FileFormatError`).
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "png_filters.h" nogil:
@@ -48,6 +49,26 @@ cdef extern from "png_passes.h" nogil:
                                  size_t index_len, int64_t *counts, size_t counts_len,
                                  size_t *bad_row, int64_t *box)
 
+
+cdef extern from "png_chunks.h" nogil:
+    ctypedef struct segpng_walk:
+        int have_ihdr
+        uint32_t width, height
+        uint8_t bit_depth, colour_type, compression, filter, interlace
+        int animated
+        size_t idat_start, idat_end, idat_count
+        uint64_t idat_bytes
+        size_t pos
+        uint8_t ctype[4]
+        uint32_t length
+    void segpng_crc32_init()
+    uint32_t segpng_crc32(uint32_t crc, const uint8_t *p, size_t n)
+    int segpng_walk_chunks(const uint8_t *data, size_t len, segpng_walk *out)
+    int segpng_gather_idat(const uint8_t *data, size_t len, size_t start, size_t end,
+                           uint8_t *out, size_t out_len)
+
+
+segpng_crc32_init()  # the static CRC tables, filled once before any thread uses them
 
 ctypedef fused ids_t:
     uint8_t
@@ -198,3 +219,63 @@ def mask_overlaps(const uint8_t[::1] raw, Py_ssize_t h, Py_ssize_t w, const ids_
         return bad, -1, 0, 0, 0
     _status("mask_overlaps", status, 0)
     return -1, box[0], box[1], box[2], box[3]
+
+
+#: What :func:`walk_chunks` reports (``native/png_chunks.h``): 0 is a walk to IEND without
+#: error; the others name the first problem.
+WALK_OK = 0
+WALK_SIGNATURE = 1
+WALK_TRUNCATED = 2
+WALK_PAST_END = 3
+WALK_BAD_CRC = 4
+WALK_FIRST_NOT_IHDR = 5
+WALK_SECOND_IHDR = 6
+WALK_IDAT_SPLIT = 7
+WALK_NO_IDAT = 8
+WALK_BAD_SIZE = 9
+WALK_BAD_METHOD = 10
+
+
+def walk_chunks(const uint8_t[::1] data):
+    """Walk the chunks of the PNG file ``data`` (``native/png_chunks.h``): returns ``(code,
+    pos, ctype, length, ihdr, animated, idat_start, idat_end, idat_count, idat_bytes)``.
+    ``code`` is one of the ``WALK_*`` constants; ``pos`` the byte of the chunk it concerns
+    (the file's length for ``WALK_TRUNCATED``); ``ctype`` (4 bytes) and ``length`` that
+    chunk's type and length field; ``ihdr`` ``(width, height, bit depth, colour type,
+    compression, filter method, interlace method)`` or ``None`` before IHDR was read; the
+    IDAT chunks are consecutive, bytes ``idat_start`` to ``idat_end`` of the file (headers and
+    CRCs included), ``idat_count`` chunks of ``idat_bytes`` bytes of data in all."""
+    cdef segpng_walk walk
+    cdef int code
+    with nogil:
+        code = segpng_walk_chunks(_u8(data), data.shape[0], &walk)
+    if code < 0:  # pragma: no cover - the arguments are always valid here
+        raise ValueError("walk_chunks: invalid arguments")
+    ihdr = None
+    if walk.have_ihdr:
+        ihdr = (walk.width, walk.height, walk.bit_depth, walk.colour_type, walk.compression,
+                walk.filter, walk.interlace)
+    return (code, walk.pos, bytes(walk.ctype[:4]), walk.length, ihdr, bool(walk.animated),
+            walk.idat_start, walk.idat_end, walk.idat_count, walk.idat_bytes)
+
+
+def gather_idat(const uint8_t[::1] data, Py_ssize_t start, Py_ssize_t end, uint8_t[::1] out):
+    """Copy the data of the consecutive IDAT chunks at bytes ``start`` to ``end`` of ``data``
+    (as :func:`walk_chunks` found them) into ``out``, which holds exactly their total. A span
+    that is not such a run of chunks is a ``ValueError``."""
+    cdef int code
+    if start < 0 or end < 0:
+        raise ValueError("gather_idat: negative positions")
+    with nogil:
+        code = segpng_gather_idat(_u8(data), data.shape[0], start, end,
+                                  &out[0] if out.shape[0] else NULL, out.shape[0])
+    if code != 0:
+        raise ValueError("gather_idat: not a run of IDAT chunks of that many bytes")
+
+
+def crc32(const uint8_t[::1] data, uint32_t crc=0):
+    """CRC-32 of ``data`` continuing from ``crc``, as :func:`zlib.crc32` computes it."""
+    cdef uint32_t out
+    with nogil:
+        out = segpng_crc32(crc, _u8(data), data.shape[0])
+    return out

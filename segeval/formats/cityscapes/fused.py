@@ -3,9 +3,9 @@
 :func:`pair_stats` reads a pair's labelIds, prediction and (for iIoU) instanceIds PNGs
 (:class:`~segeval.formats.base.File` objects: members of a folder or of a submission archive),
 inflates their image data into this thread's reusable buffers and hands the three inflated
-streams to :func:`segeval.core.kernels.png_jit.count_cityscapes_rows`, which un-filters them row
-by row (the same row loops as :func:`segeval.formats.png.read_label_png`'s fast decoder) and
-counts the rows while they are in cache. The counts are the ones
+streams to :func:`segeval.core.kernels._png.count_cityscapes_rows` (C), which un-filters them
+row by row (the same row functions as :func:`segeval.formats.png.read_label_png`'s fast
+decoder) and counts the rows while they are in cache. The counts are the ones
 :func:`segeval.core.kernels.cityscapes.count_cityscapes` gives for the decoded arrays, and
 they go through the same checks (:func:`segeval.formats.cityscapes.stats.stats_from_counts`),
 so the statistics are identical to those of the decode-then-count path.
@@ -13,12 +13,12 @@ so the statistics are identical to those of the decode-then-count path.
 The count tables are reused from call to call in the same thread (a fresh set of multi-MB
 arrays per image costs a page fault per 4 KiB: measured ~1.8 ms of system time per pair).
 
-Where this path does not apply -- the PNG decoder (``decoder``) is ``pillow`` (or ``auto``
-where :func:`segeval.core.kernels.use_compiled` says no: small images before the compiled code
-is loaded), a file cannot be read or is not an 8-bit grey/palette (labelIds, prediction) or
-16-bit grey (instanceIds) non-interlaced PNG, the sizes differ, a row has a bad filter byte, or
-Numba is missing -- :func:`pair_stats` returns ``None`` and the caller decodes the files one by
-one, which raises the usual one-line errors.
+Where this path does not apply -- the PNG decoder (``decoder``) is ``pillow``, the compiled
+kernels are not available (:func:`segeval.core.kernels.compiled_available`), a file cannot be
+read or is not an 8-bit grey/palette (labelIds, prediction) or 16-bit grey (instanceIds)
+non-interlaced PNG, the sizes differ, or a row has a bad filter byte -- :func:`pair_stats`
+returns ``None`` and the caller decodes the files one by one, which raises the usual one-line
+errors.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segeval.core.kernels import compiled_available, use_compiled
+from segeval.core.kernels import compiled_available
 from segeval.errors import SegevalError
 from segeval.formats import png
 
@@ -57,18 +57,13 @@ def _header(name: str, data: bytes | None,
     return h
 
 
-def _scratch(w: int) -> dict[str, np.ndarray]:
-    """This thread's count tables and row buffers for images ``w`` pixels wide (count tables
-    all zero: every user zeroes what it touched)."""
-    s = getattr(_local, "scratch", None)
-    if s is None or s["grows"].size != 2 * w:
-        n = max(1 << 16, 2 * (w + 1))
-        s = {"hist": np.zeros(65536, np.int64), "size": np.zeros(65536, np.int64),
-             "tp": np.zeros(65536, np.int64), "cat_tp": np.zeros(65536, np.int64),
-             "grows": np.zeros(2 * w, np.uint8), "prows": np.zeros(2 * w, np.uint8),
-             "irows": np.zeros(2 * w, np.uint16), "diff": np.zeros((w + 3) // 4 * 4, np.uint16),
-             "keys": np.zeros(n, np.int64), "runs": np.zeros(n, np.int64)}
-        _local.scratch = s
+def _tables() -> dict[str, np.ndarray]:
+    """This thread's count tables (65536 int64 each, all zero: every user zeroes what it
+    touched). The kernel's row buffers are its own (a few bytes per pixel of one row)."""
+    s = getattr(_local, "tables", None)
+    if s is None:
+        s = {name: np.zeros(65536, np.int64) for name in ("hist", "size", "tp", "cat_tp")}
+        _local.tables = s
     return s
 
 
@@ -93,8 +88,7 @@ def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
     width, height = h0.width, h0.height
     if any((h.width, h.height) != (width, height) for h in headers):  # type: ignore[union-attr]
         return None
-    if decoder == "pillow" or not (compiled_available() if decoder == "fast"
-                                   else use_compiled(width * height)):
+    if decoder == "pillow" or not compiled_available():
         return None  # the decoder's own rule (segeval.formats.png.decode_label_png)
     png._check_size(str(gt), width, height)
     raws = []
@@ -106,21 +100,23 @@ def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
     if instances is None:
         raws.append(np.zeros(0, np.uint8))
 
-    from segeval.core.kernels.cityscapes import CityscapesCounts, compact, instance_tables
-    from segeval.core.kernels.png_jit import count_cityscapes_rows
+    from segeval.core.kernels._png import count_cityscapes_rows
+    from segeval.core.kernels.cityscapes import (
+        INSTANCE_OFFSET,
+        CityscapesCounts,
+        compact,
+        instance_tables,
+    )
     from segeval.formats.cityscapes.stats import CATEGORY_OF, PRED_LUTS, stats_from_counts
 
     lut = PRED_LUTS[pred_ids]
     label_of, inst_cat = instance_tables(CATEGORY_OF)
-    s = _scratch(width)
+    s = _tables()
     hist, size, tp, cat_tp = s["hist"], s["size"], s["tp"], s["cat_tp"]
-    if instances is None:
-        s["irows"][:] = 0  # instance id 0 everywhere
     try:
         bad = count_cityscapes_rows(raws[0], raws[1], raws[2], height, width,
-                                    instances is not None, lut, CATEGORY_OF, label_of, inst_cat,
-                                    hist, size, tp, cat_tp, s["grows"], s["prows"], s["irows"],
-                                    s["diff"], s["keys"], s["runs"])
+                                    instances is not None, INSTANCE_OFFSET, lut, CATEGORY_OF,
+                                    label_of, inst_cat, hist, size, tp, cat_tp)
         if bad >= 0:
             return None  # a bad filter byte: the plain decoder names the file and row
         counts = CityscapesCounts(hist.reshape(256, 256), *compact(size, tp, cat_tp))

@@ -56,7 +56,7 @@ from segeval.core.cityscapes_ap import APStats, CityscapesAPResult, image_stats
 from segeval.core.cityscapes_ap import finish as finish_ap
 from segeval.core.instance import InstanceParts, InstanceResult, finish_parts
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
-from segeval.core.kernels import compiled_available, use_compiled
+from segeval.core.kernels import compiled_available
 from segeval.errors import (
     DataError,
     FileFormatError,
@@ -359,9 +359,11 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
     ``None`` for an empty mask. The mask's pixels
     are those where the official script's grey conversion is non-zero (see :func:`_mask`).
 
-    An 8-bit grey PNG goes through :func:`segeval.core.kernels.mask_jit.mask_overlaps` where
-    compiled code is used (one pass, no dense mask); anything else is decoded, boxed and counted
-    with NumPy inside its box. Both give the same counts.
+    An 8-bit grey PNG goes through :func:`segeval.core.kernels._png.mask_overlaps` (C: one
+    pass, no dense mask) where the compiled kernels are available
+    (:func:`segeval.core.kernels.compiled_available`) and the decoder is not ``"pillow"``;
+    anything else is decoded, boxed and counted with NumPy inside its box. Both give the same
+    counts.
     """
     h, w = ids.shape
     counts = np.zeros(size, np.int64)
@@ -374,16 +376,14 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
         header = parse_png(name, data) if data.startswith(PNG_SIGNATURE) else None
         if (header is not None and (header.bit_depth, header.colour_type) == (8, 0)
                 and not header.interlaced and not header.animated
-                and (compiled_available() if decoder == "fast"
-                     else use_compiled(header.width * header.height))):
+                and ids.dtype in (np.uint8, np.uint16) and compiled_available()):
             if (header.height, header.width) != (h, w):
                 raise _size_error(file, (header.height, header.width), image, (h, w))
             check_png_size(name, w, h)
             raw = inflate_png(name, header.idat, h * (w + 1), f"{w}x{h} 8-bit colour-type-0")
-            from segeval.core.kernels.mask_jit import mask_overlaps
+            from segeval.core.kernels._png import mask_overlaps
 
-            bad, top, *_ = mask_overlaps(raw, h, w, ids.reshape(-1), index, counts,
-                                         raw.ctypes.data % 8)
+            bad, top, *_ = mask_overlaps(raw, h, w, ids.reshape(-1), index, counts)
             if bad >= 0:
                 raise corrupt_png(name, f"row {bad} has filter type {raw[bad * (w + 1)]} "
                                         f"(0..4 expected)")
@@ -422,11 +422,11 @@ def ground_truth_regions(ids: np.ndarray) -> _Regions:
     group region for the classes with instances); values of labels that are not evaluated
     instance classes are not regions (void ones are void)."""
     if ids.dtype.itemsize <= 2 and ids.dtype.kind == "u":
-        if use_compiled(ids.nbytes):
-            from segeval.core.kernels.mask_jit import value_counts
+        if compiled_available():
+            from segeval.core.kernels._count import value_counts
 
             counts = np.zeros(1 << (8 * ids.dtype.itemsize), np.int64)
-            value_counts(ids.reshape(-1), counts)
+            value_counts(ids.reshape(-1), counts)  # True: every value has an entry
         else:
             counts = np.bincount(ids.reshape(-1))
         values = np.flatnonzero(counts)

@@ -197,6 +197,15 @@ static inline int mask_overlaps(const uint8_t *raw, size_t raw_len, size_t h, si
             || (index_len != 0 && index == NULL) || (counts_len != 0 && counts == NULL)
             || w > (size_t)INT64_MAX || h > (size_t)INT64_MAX)
         return SEGPNG_BAD_LENGTH;
+    if (h == 0) { /* nothing to read; and nothing to allocate for a row of any width */
+        box[0] = top;
+        box[1] = bottom;
+        box[2] = left;
+        box[3] = right;
+        return SEGPNG_OK;
+    }
+    if (w > (SIZE_MAX - 1) / 2) /* (raw holds h * (w + 1) bytes: not reached in practice) */
+        return SEGPNG_NO_MEMORY;
     buffers = malloc(2 * w + 1);
     if (buffers == NULL)
         return SEGPNG_NO_MEMORY;

@@ -46,7 +46,8 @@ int segpng_count_cityscapes_rows(
  * h * (w + 1) bytes), against ids, the h * w ground-truth map (exactly ids_len == h * w;
  * uint8 or uint16): for every non-zero mask pixel p, counts[index[ids[p]]] += 1. Every
  * ids value must be below index_len and every index value it reaches in [0, counts_len):
- * else SEGPNG_BAD_INDEX (counts partial). Also gives the mask's bounding box, end-exclusive:
+ * else SEGPNG_BAD_INDEX (counts partial); h and w must be below 2^63 (the box is int64).
+ * Also gives the mask's bounding box, end-exclusive:
  * box[0] top, box[1] bottom, box[2] left, box[3] right; box[0] == -1 for an empty mask.
  *
  * A row whose filtered bytes are all zero, under a row that is all zero, is all zero

@@ -10,10 +10,11 @@
 #             $OUT/fuzz_png_libfuzzer [libFuzzer options] CORPUS_DIR...
 # corpus      rewrite the seed corpus fuzz/corpus/ (python3 fuzz/make_corpus.py)
 #
-# OUT defaults to fuzz/build/ (git-ignored).
+# OUT defaults to fuzz/build/ (git-ignored); NATIVE (the kernel sources) to
+# segeval/core/kernels/native/.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-NATIVE="$HERE/../segeval/core/kernels/native"
+NATIVE=${NATIVE:-"$HERE/../segeval/core/kernels/native"}
 OUT=${OUT:-"$HERE/build"}
 SOURCES="$NATIVE/png_filters.c $NATIVE/png_passes.c $NATIVE/png_chunks.c"
 FLAGS="-std=c99 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-function -I$NATIVE"

@@ -19,7 +19,8 @@ void segpng_crc32_init(void)
     }
     for (n = 0; n < 256; n++)
         for (k = 1; k < 8; k++)
-            crc_table[k][n] = (crc_table[k - 1][n] >> 8) ^ crc_table[0][crc_table[k - 1][n] & 0xFFu];
+            crc_table[k][n] = (crc_table[k - 1][n] >> 8)
+                              ^ crc_table[0][crc_table[k - 1][n] & 0xFFu];
     crc_ready = 1;
 }
 

@@ -39,6 +39,15 @@
 extern "C" {
 #endif
 
+/* A condition that is rarely true: a hint that keeps the Paeth shortcut a branch (gcc would
+ * otherwise compute the predictor for every pixel with conditional moves: measured 30% slower
+ * on label maps, where almost every pixel takes the shortcut). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGPNG_RARE(x) __builtin_expect(!!(x), 0)
+#else
+#define SEGPNG_RARE(x) (x)
+#endif
+
 /* Status codes of every native PNG function. */
 #define SEGPNG_OK 0
 #define SEGPNG_BAD_FILTER 1    /* a row's filter-type byte is not 0..4 (*bad_row says which) */
@@ -68,17 +77,21 @@ static inline int segpng_image_bytes(size_t h, size_t w, size_t bpp, size_t *str
     return segpng_mul(h, row + 1, total);
 }
 
+/* The Paeth predictor: of a, b and c, the one nearest p = a + b - c (ties: a, then b). With
+ * pa = |p - a| = |b - c|, pb = |p - b| = |a - c|, pc = |p - c| = |a + b - 2c|, written as two
+ * selections that compile to conditional moves. */
 static inline int segpng_paeth(int a, int b, int c)
 {
-    int p = a + b - c;
-    int pa = p > a ? p - a : a - p;
-    int pb = p > b ? p - b : b - p;
-    int pc = p > c ? p - c : c - p;
-    if (pa <= pb && pa <= pc)
-        return a;
-    if (pb <= pc)
-        return b;
-    return c;
+    int pa = b - c, pb = a - c, pc;
+    pc = pa + pb;
+    pa = pa < 0 ? -pa : pa;
+    pb = pb < 0 ? -pb : pb;
+    pc = pc < 0 ? -pc : pc;
+    if (pb < pa) {
+        pa = pb;
+        a = b;
+    }
+    return pc < pa ? c : a;
 }
 
 /* One row of n one-byte pixels: x the filtered bytes, prev the reconstructed row above
@@ -125,7 +138,7 @@ static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
     default:
         for (i = 0; i < n; i++) {
             unsigned xx = x[i], bb = prev[i];
-            if (xx != 0 || bb != c) /* else paeth(a, b, b) == a */
+            if (SEGPNG_RARE(xx != 0 || bb != c)) /* else paeth(a, b, b) == a */
                 a = (xx + (unsigned)segpng_paeth((int)a, (int)bb, (int)c)) & 0xFFu;
             cur[i] = (uint8_t)a;
             c = bb;
@@ -188,7 +201,8 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
     default:
         for (i = 0; i < n; i++) {
             unsigned xhi = x[2 * i], xlo = x[2 * i + 1], bb = prev[i];
-            if (xhi != 0 || xlo != 0 || bb != c) { /* else paeth(a, b, b) == a, both bytes */
+            /* else paeth(a, b, b) == a for both bytes */
+            if (SEGPNG_RARE(xhi != 0 || xlo != 0 || bb != c)) {
                 unsigned hi = (xhi + (unsigned)segpng_paeth((int)(a >> 8), (int)(bb >> 8),
                                                             (int)(c >> 8))) & 0xFFu;
                 unsigned lo = (xlo + (unsigned)segpng_paeth((int)(a & 0xFFu),
@@ -263,7 +277,8 @@ static inline void segpng_row_ids(unsigned ft, const uint8_t *restrict x, size_t
         for (i = 0; i < n; i++, x += bpp) {
             unsigned x0 = x[0], x1 = x[1], x2 = x[2];
             uint32_t b = prev[i];
-            if (x0 != 0 || x1 != 0 || x2 != 0 || b != c) { /* else paeth(a, b, b) == a */
+            /* else paeth(a, b, b) == a */
+            if (SEGPNG_RARE(x0 != 0 || x1 != 0 || x2 != 0 || b != c)) {
                 r = (x0 + (unsigned)segpng_paeth((int)(a & 0xFFu), (int)(b & 0xFFu),
                                                  (int)(c & 0xFFu))) & 0xFFu;
                 g = (x1 + (unsigned)segpng_paeth((int)((a >> 8) & 0xFFu),

@@ -237,7 +237,7 @@ def main() -> None:
     args = ap.parse_args()
     cpu = pin_one_cpu()
     t = time.perf_counter()
-    from segeval.core.kernels import _png  # noqa: F401 - the extension's import, reported apart
+    from segeval.core.kernels import c_png  # noqa: F401 - the extension's import, reported apart
     startup = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         files = (find_files(args.data, args.files) if args.data

@@ -1,4 +1,4 @@
-"""The C PNG kernels (:mod:`segeval.core.kernels._png`) against independent references.
+"""The C PNG kernels (:mod:`segeval.core.kernels.c_png`) against independent references.
 
 * The un-filters against Pillow: the inflated image data under test is wrapped into a PNG
   (IHDR, one IDAT, IEND) and Pillow decodes it -- every kind (8-bit grey and palette, 16-bit
@@ -29,7 +29,7 @@ from segeval.core.kernels.cityscapes import (
 )
 from tests.formats import pngenc
 
-_png = pytest.importorskip("segeval.core.kernels._png",
+c_png = pytest.importorskip("segeval.core.kernels.c_png",
                            reason="the compiled PNG kernels are not built")
 
 # name -> (colour type, bit depth, bytes per pixel, output dtype, kernel)
@@ -69,7 +69,7 @@ def pillow(raw: np.ndarray, h: int, w: int, kind: str) -> np.ndarray:
 def unfilter(raw: np.ndarray, h: int, w: int, kind: str) -> tuple[int, np.ndarray]:
     _, _, _, dtype, fn = KINDS[kind]
     out = np.zeros(h * w, dtype)
-    return getattr(_png, fn)(raw, out, h, w), out.reshape(h, w)
+    return getattr(c_png, fn)(raw, out, h, w), out.reshape(h, w)
 
 
 # --------------------------------------------------------------------------- un-filters
@@ -152,7 +152,7 @@ def filtered(img: np.ndarray, depth: int, filters) -> np.ndarray:
 def fused(g, p, i, h, w, lut, category_of):
     label_of, inst_cat = instance_tables(category_of)
     tables = [np.zeros(65536, np.int64) for _ in range(4)]
-    bad = _png.count_cityscapes_rows(g, p, np.zeros(0, np.uint8) if i is None else i, h, w,
+    bad = c_png.count_cityscapes_rows(g, p, np.zeros(0, np.uint8) if i is None else i, h, w,
                                      i is not None, INSTANCE_OFFSET, lut, category_of,
                                      label_of, inst_cat, *tables)
     return bad, tables
@@ -244,7 +244,7 @@ def test_the_mask_pass_counts_what_numpy_counts(h, w, seed, filters, wide, shape
     ids = rng.integers(0, 9, (h, w)).astype(np.uint16 if wide else np.uint8)
     index = rng.integers(0, 5, 9).astype(np.int32)
     counts = np.zeros(5, np.int64)
-    bad, top, bottom, left, right = _png.mask_overlaps(raw, h, w, ids.reshape(-1), index,
+    bad, top, bottom, left, right = c_png.mask_overlaps(raw, h, w, ids.reshape(-1), index,
                                                        counts)
     assert bad == -1
     np.testing.assert_array_equal(counts, np.bincount(index[ids[mask != 0]], minlength=5))
@@ -259,7 +259,7 @@ def test_the_mask_pass_reports_a_bad_filter_type() -> None:
     raw[3 * (w + 1)] = 5
     counts = np.zeros(1, np.int64)
     ids = np.zeros(h * w, np.uint8)
-    assert _png.mask_overlaps(raw, h, w, ids, np.zeros(1, np.int32), counts) == (3, -1, 0, 0, 0)
+    assert c_png.mask_overlaps(raw, h, w, ids, np.zeros(1, np.int32), counts) == (3, -1, 0, 0, 0)
     assert counts[0] == 3 * w  # the rows above it
 
 
@@ -268,7 +268,7 @@ def test_the_mask_pass_reports_a_bad_filter_type() -> None:
 
 def test_the_unfilters_refuse_lengths_that_do_not_match_the_header() -> None:
     for _, _, bpp, dtype, fn in KINDS.values():
-        f = getattr(_png, fn)
+        f = getattr(c_png, fn)
         h, w = 3, 5
         raw = np.zeros(h * (w * bpp + 1), np.uint8)
         assert f(raw, np.zeros(h * w, dtype), h, w) == -1
@@ -304,7 +304,7 @@ def test_the_fused_pass_refuses_lengths_that_do_not_match_the_header() -> None:
              hist_len=65536):
         tables = [np.zeros(hist_len, np.int64)] + [np.zeros(65536, np.int64)
                                                    for _ in range(3)]
-        return _png.count_cityscapes_rows(g, p, i, h, w, with_inst, INSTANCE_OFFSET, lut, cat,
+        return c_png.count_cityscapes_rows(g, p, i, h, w, with_inst, INSTANCE_OFFSET, lut, cat,
                                           label_of, inst_cat, *tables)
 
     assert call() == -1
@@ -321,7 +321,7 @@ def test_the_mask_pass_refuses_bad_lengths_and_ids_outside_its_tables() -> None:
     raw = filtered(np.ones((h, w), np.uint8), 8, (0,))
     ids = np.array([0, 1, 2, 3] * h, np.uint8)
     index = np.array([0, 1, 2, 3], np.int32)
-    assert _png.mask_overlaps(raw, h, w, ids, index, np.zeros(4, np.int64))[0] == -1
+    assert c_png.mask_overlaps(raw, h, w, ids, index, np.zeros(4, np.int64))[0] == -1
     bad_calls = [
         (raw[:-1], h, w, ids, index, 4),
         (raw, h, w, ids[:-1], index, 4),
@@ -334,14 +334,14 @@ def test_the_mask_pass_refuses_bad_lengths_and_ids_outside_its_tables() -> None:
     ]
     for r, hh, ww, i, ix, n in bad_calls:
         with pytest.raises(ValueError, match="mask_overlaps"):
-            _png.mask_overlaps(r, hh, ww, i, ix, np.zeros(n, np.int64))
+            c_png.mask_overlaps(r, hh, ww, i, ix, np.zeros(n, np.int64))
 
 
 def test_an_empty_mask_of_any_width_allocates_nothing() -> None:
     """Regression (found by the native fuzz target): an image of no rows and a width of 2^62
     allocated two rows of that width before noticing there was nothing to read."""
     empty8 = np.zeros(0, np.uint8)
-    got = _png.mask_overlaps(empty8, 0, 2**62, empty8, np.zeros(0, np.int32),
+    got = c_png.mask_overlaps(empty8, 0, 2**62, empty8, np.zeros(0, np.int32),
                              np.zeros(0, np.int64))
     assert got == (-1, -1, 0, 2**62, 0)
 
@@ -353,8 +353,8 @@ def test_crc32_is_zlibs() -> None:
     rng = np.random.default_rng(5)
     for n in (0, 1, 7, 8, 9, 63, 64, 1000, 4099):
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
-        assert _png.crc32(data) == zlib.crc32(data)
-        assert _png.crc32(data, 0xDEADBEEF) == zlib.crc32(data, 0xDEADBEEF)
+        assert c_png.crc32(data) == zlib.crc32(data)
+        assert c_png.crc32(data, 0xDEADBEEF) == zlib.crc32(data, 0xDEADBEEF)
 
 
 def test_the_walk_finds_and_gathers_the_idat_chunks() -> None:
@@ -362,16 +362,16 @@ def test_the_walk_finds_and_gathers_the_idat_chunks() -> None:
     data = pngenc.encode(img, pngenc.GREY, idat_size=7,
                          before_idat=[(b"acTL", b"\x00" * 8)],
                          after_idat=[(b"tEXt", b"a\x00b")])
-    code, _, ctype, _, ihdr, animated, start, end, count, nbytes = _png.walk_chunks(data)
-    assert (code, ctype, ihdr, animated) == (_png.WALK_OK, b"IEND", (30, 12, 8, 0, 0, 0, 0),
+    code, _, ctype, _, ihdr, animated, start, end, count, nbytes = c_png.walk_chunks(data)
+    assert (code, ctype, ihdr, animated) == (c_png.WALK_OK, b"IEND", (30, 12, 8, 0, 0, 0, 0),
                                              True)
     stream = zlib.compress(pngenc._raw_image(img, 1, (0,)), 6)
     assert (count, nbytes) == (-(-len(stream) // 7), len(stream))
     assert end - start == nbytes + 12 * count and data[start + 4:start + 8] == b"IDAT"
     out = bytearray(nbytes)
-    _png.gather_idat(data, start, end, out)
+    c_png.gather_idat(data, start, end, out)
     assert bytes(out) == stream
     for args in ((start + 1, end, nbytes), (start, end, nbytes - 1), (start, end, nbytes + 1),
                  (start, len(data) + 12, nbytes), (end, start, 0), (-1, end, nbytes)):
         with pytest.raises(ValueError, match="gather_idat"):
-            _png.gather_idat(data, args[0], args[1], bytearray(args[2]))
+            c_png.gather_idat(data, args[0], args[1], bytearray(args[2]))

@@ -563,10 +563,10 @@ def _png_filter(rows: np.ndarray, types: np.ndarray) -> np.ndarray:
 
 
 def test_the_mask_kernel_counts_what_numpy_counts() -> None:
-    """:func:`segeval.core.kernels._png.mask_overlaps` (C: rows un-filtered one at a time,
+    """:func:`segeval.core.kernels.c_png.mask_overlaps` (C: rows un-filtered one at a time,
     zero rows skipped) against NumPy on the unfiltered mask, for every filter type in every
     order."""
-    native = pytest.importorskip("segeval.core.kernels._png",
+    native = pytest.importorskip("segeval.core.kernels.c_png",
                                  reason="the compiled PNG kernels are not built")
     rng = np.random.default_rng(3)
     h, w = 40, 37

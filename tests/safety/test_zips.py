@@ -445,7 +445,7 @@ def test_a_png_there_is_not_the_memory_for_is_one_line(tmp_path: Path) -> None:
                      + pngenc.chunk(b"IDAT", stream) + pngenc.chunk(b"IEND", b""))
     code = (
         "from segeval.formats.png import decode_label_png\n"
-        "from segeval.core.kernels import _png\n"
+        "from segeval.core.kernels import c_png\n"
         "from segeval.errors import SegevalError\n"
         f"data = open({str(path)!r}, 'rb').read()\n"
         "status = open('/proc/self/status').read()\n"

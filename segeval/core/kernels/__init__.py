@@ -17,7 +17,7 @@ Which kernel: one policy
 The compiled kernels live in three Numba modules, :data:`COMPILED_MODULES`
 (``segeval.core.kernels.{confusion,panoptic,cityscapes}_jit``): the confusion counts,
 the panoptic pair counts and the Cityscapes counts (the PNG row un-filtering, the fused
-Cityscapes pass and the instance-mask overlaps are C, :mod:`segeval.core.kernels._png`, used
+Cityscapes pass and the instance-mask overlaps are C, :mod:`segeval.core.kernels.c_png`, used
 wherever :func:`compiled_available`). Loading them costs
 about half a second per process (importing Numba, then loading each kernel from Numba's
 on-disk cache), so every caller that could use one asks this module, and nothing else:
@@ -97,9 +97,9 @@ class PixelCounts(NamedTuple):
 @functools.cache
 def compiled_available() -> bool:
     """Whether the compiled C extensions (:mod:`segeval.core.kernels._count`,
-    :mod:`segeval.core.kernels._png`, built with the package) import."""
+    :mod:`segeval.core.kernels.c_png`, built with the package) import."""
     try:
-        from segeval.core.kernels import _count, _png  # noqa: F401
+        from segeval.core.kernels import _count, c_png  # noqa: F401
     except ImportError:  # pragma: no cover - a build without the extensions
         return False
     return True
@@ -175,9 +175,9 @@ def _warm_cityscapes() -> None:
 
 
 def _warm_png() -> None:
-    """The PNG un-filters (C, :mod:`segeval.core.kernels._png`): nothing to compile; the
+    """The PNG un-filters (C, :mod:`segeval.core.kernels.c_png`): nothing to compile; the
     extension is imported before workers fork."""
-    from segeval.core.kernels import _png  # noqa: F401
+    from segeval.core.kernels import c_png  # noqa: F401
 
 
 def _warm_fused() -> None:

@@ -3,7 +3,7 @@
 :func:`pair_stats` reads a pair's labelIds, prediction and (for iIoU) instanceIds PNGs
 (:class:`~segeval.formats.base.File` objects: members of a folder or of a submission archive),
 inflates their image data into this thread's reusable buffers and hands the three inflated
-streams to :func:`segeval.core.kernels._png.count_cityscapes_rows` (C), which un-filters them
+streams to :func:`segeval.core.kernels.c_png.count_cityscapes_rows` (C), which un-filters them
 row by row (the same row functions as :func:`segeval.formats.png.read_label_png`'s fast
 decoder) and counts the rows while they are in cache. The counts are the ones
 :func:`segeval.core.kernels.cityscapes.count_cityscapes` gives for the decoded arrays, and
@@ -100,7 +100,7 @@ def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
     if instances is None:
         raws.append(np.zeros(0, np.uint8))
 
-    from segeval.core.kernels._png import count_cityscapes_rows
+    from segeval.core.kernels.c_png import count_cityscapes_rows
     from segeval.core.kernels.cityscapes import (
         INSTANCE_OFFSET,
         CityscapesCounts,

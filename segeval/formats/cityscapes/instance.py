@@ -359,7 +359,7 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
     ``None`` for an empty mask. The mask's pixels
     are those where the official script's grey conversion is non-zero (see :func:`_mask`).
 
-    An 8-bit grey PNG goes through :func:`segeval.core.kernels._png.mask_overlaps` (C: one
+    An 8-bit grey PNG goes through :func:`segeval.core.kernels.c_png.mask_overlaps` (C: one
     pass, no dense mask) where the compiled kernels are available
     (:func:`segeval.core.kernels.compiled_available`) and the decoder is not ``"pillow"``;
     anything else is decoded, boxed and counted with NumPy inside its box. Both give the same
@@ -381,7 +381,7 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
                 raise _size_error(file, (header.height, header.width), image, (h, w))
             check_png_size(name, w, h)
             raw = inflate_png(name, header.idat, h * (w + 1), f"{w}x{h} 8-bit colour-type-0")
-            from segeval.core.kernels._png import mask_overlaps
+            from segeval.core.kernels.c_png import mask_overlaps
 
             bad, top, *_ = mask_overlaps(raw, h, w, ids.reshape(-1), index, counts)
             if bad >= 0:
@@ -423,7 +423,7 @@ def ground_truth_regions(ids: np.ndarray) -> _Regions:
     instance classes are not regions (void ones are void)."""
     if ids.dtype.itemsize <= 2 and ids.dtype.kind == "u":
         if compiled_available():
-            from segeval.core.kernels._count import value_counts
+            from segeval.core.kernels.c_count import value_counts
 
             counts = np.zeros(1 << (8 * ids.dtype.itemsize), np.int64)
             value_counts(ids.reshape(-1), counts)  # True: every value has an entry

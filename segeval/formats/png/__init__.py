@@ -14,7 +14,7 @@ Two decoders give the same arrays, bit for bit:
   the IDAT stream is inflated by libdeflate to exactly the size the header announces (called
   through ctypes from the ``deflate`` package's extension, into a buffer each thread reuses;
   else through the ``deflate`` API; else stdlib ``zlib``), and a compiled loop
-  (C, :mod:`segeval.core.kernels._png`) undoes the row filters straight into the output array,
+  (C, :mod:`segeval.core.kernels.c_png`) undoes the row filters straight into the output array,
   byte-swapping 16-bit rows and packing RGB into ids in the same pass. Any other PNG goes to
   Pillow.
 * ``pillow`` -- Pillow decodes every file (the plain path, kept for comparison).
@@ -22,7 +22,7 @@ Two decoders give the same arrays, bit for bit:
 ``auto`` (the default) and ``fast`` are the fast path wherever the compiled kernels are
 available (:func:`segeval.core.kernels.compiled_available`), for images of every size; without
 them both decode with Pillow (the same arrays). The chunk walk is the C one there too
-(:func:`segeval.core.kernels._png.walk_chunks`), else Python's; both check the same things in
+(:func:`segeval.core.kernels.c_png.walk_chunks`), else Python's; both check the same things in
 the same order and word the errors alike.
 The decoder is chosen per call with ``decoder=`` (``segeval.evaluate(..., decoder=...)`` and
 ``segeval score --decoder`` pass it down to every worker).
@@ -227,7 +227,7 @@ def _corrupt(name: str, why: str) -> FileFormatError:
 
 def _parse(name: str, data: bytes) -> _Header:
     """Walk the chunks (checking every length and CRC) and collect the IDAT payloads: in C
-    (:func:`segeval.core.kernels._png.walk_chunks`) where the compiled kernels are available,
+    (:func:`segeval.core.kernels.c_png.walk_chunks`) where the compiled kernels are available,
     else in Python (:func:`_parse_python`); the same checks in the same order, the same
     messages."""
     if compiled_available():
@@ -239,12 +239,12 @@ def _parse_native(name: str, data: bytes) -> _Header:
     """:func:`_parse` by the C walk: it returns a code and a position, worded here as
     :func:`_parse_python` words them. Several IDAT chunks are gathered into one buffer (the
     compressed stream, which the inflaters want in one piece anyway)."""
-    from segeval.core.kernels import _png
+    from segeval.core.kernels import c_png
 
     (code, pos, ctype, length, ihdr, animated, idat_start, idat_end, count,
-     nbytes) = _png.walk_chunks(data)
+     nbytes) = c_png.walk_chunks(data)
     chunk = ctype.decode("latin-1")
-    if code == _png.WALK_OK:
+    if code == c_png.WALK_OK:
         assert ihdr is not None
         width, height, depth, colour, _, _, interlace = ihdr
         view = memoryview(data)
@@ -252,30 +252,30 @@ def _parse_native(name: str, data: bytes) -> _Header:
             idat = [view[idat_start + 8:idat_end - 4]]
         else:
             buf = bytearray(nbytes)
-            _png.gather_idat(data, idat_start, idat_end, buf)
+            c_png.gather_idat(data, idat_start, idat_end, buf)
             idat = [memoryview(buf)]
         return _Header(width, height, depth, colour, interlace == 1, animated, idat,
                        idat_start, idat_end)
-    if code == _png.WALK_SIGNATURE:
+    if code == c_png.WALK_SIGNATURE:
         raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
-    if code == _png.WALK_TRUNCATED:
+    if code == c_png.WALK_TRUNCATED:
         why = f"truncated: the file ends at byte {pos} before the IEND chunk"
-    elif code == _png.WALK_PAST_END:
+    elif code == c_png.WALK_PAST_END:
         why = f"truncated: the {chunk!r} chunk at byte {pos} ends past the end of the file"
-    elif code == _png.WALK_BAD_CRC:
+    elif code == c_png.WALK_BAD_CRC:
         why = f"bad CRC in the {chunk!r} chunk at byte {pos}"
-    elif code == _png.WALK_FIRST_NOT_IHDR:
+    elif code == c_png.WALK_FIRST_NOT_IHDR:
         why = f"the first chunk is {chunk!r} of {length} bytes, not a 13-byte IHDR"
-    elif code == _png.WALK_SECOND_IHDR:
+    elif code == c_png.WALK_SECOND_IHDR:
         why = f"a second IHDR chunk at byte {pos}"
-    elif code == _png.WALK_IDAT_SPLIT:
+    elif code == c_png.WALK_IDAT_SPLIT:
         why = f"the IDAT chunk at byte {pos} does not follow the other IDAT chunks"
-    elif code == _png.WALK_NO_IDAT:
+    elif code == c_png.WALK_NO_IDAT:
         why = "no IDAT chunk"
     else:
         assert ihdr is not None
         width, height, _, _, compression, filtering, interlace = ihdr
-        if code == _png.WALK_BAD_SIZE:
+        if code == c_png.WALK_BAD_SIZE:
             why = f"image size {width}x{height} in IHDR"
         else:
             why = (f"unknown compression {compression}, filter method {filtering} or "
@@ -561,10 +561,10 @@ def _core_chunks(data: bytes, h: _Header) -> bytes:
 
 
 def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
-    """Inflate and un-filter (C, :mod:`segeval.core.kernels._png`) one image of a kind the
+    """Inflate and un-filter (C, :mod:`segeval.core.kernels.c_png`) one image of a kind the
     fast path reads (``bpp`` bytes per pixel; ``kind`` ``"index"``, ``"index16"`` or
     ``"rgb"``) into a new ``height x width`` array."""
-    from segeval.core.kernels import _png
+    from segeval.core.kernels import c_png
 
     width, height = h.width, h.height
     what = _what(h)
@@ -576,11 +576,11 @@ def _decode_fast(name: str, h: _Header, bpp: int, kind: str) -> np.ndarray:
     out = np.empty((height, width), dtype)
     raw = _inflate(name, h.idat, size, what)
     if kind == "index":
-        bad = _png.unfilter_gray8(raw, out.reshape(-1), height, width)
+        bad = c_png.unfilter_gray8(raw, out.reshape(-1), height, width)
     elif kind == "index16":
-        bad = _png.unfilter_gray16(raw, out.reshape(-1), height, width)
+        bad = c_png.unfilter_gray16(raw, out.reshape(-1), height, width)
     else:
-        unfilter = _png.unfilter_rgb_ids if bpp == 3 else _png.unfilter_rgba_ids
+        unfilter = c_png.unfilter_rgb_ids if bpp == 3 else c_png.unfilter_rgba_ids
         bad = unfilter(raw, out.reshape(-1), height, width)
     if bad >= 0:
         stride = width * bpp + 1

@@ -1,6 +1,6 @@
 """Build of the compiled kernels (the metadata is in pyproject.toml).
 
-Every ``segeval/core/kernels/_*.pyx`` is one extension module, compiled with the C sources of
+Every ``segeval/core/kernels/c_*.pyx`` is one extension module, compiled with the C sources of
 ``segeval/core/kernels/native/`` it names in its ``# distutils: sources`` line. The kernels
 use no Python API and release the GIL; they need only a C99 compiler (no NumPy headers: the
 Cython wrappers take typed memoryviews). ``CFLAGS``/``LDFLAGS`` from the environment are added
@@ -30,7 +30,7 @@ extensions = [
         include_dirs=[str(KERNELS / "native")],
         extra_compile_args=CFLAGS,
     )
-    for pyx in sorted((HERE / KERNELS).glob("_*.pyx"))
+    for pyx in sorted((HERE / KERNELS).glob("c_*.pyx"))
 ]
 
 setup(

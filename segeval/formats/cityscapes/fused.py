@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segeval.core.kernels import compiled_available, use_compiled
+from segeval.core.kernels import compiled_available
 from segeval.errors import SegevalError
 from segeval.formats import png
 
@@ -93,8 +93,7 @@ def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
     width, height = h0.width, h0.height
     if any((h.width, h.height) != (width, height) for h in headers):  # type: ignore[union-attr]
         return None
-    if decoder == "pillow" or not (compiled_available() if decoder == "fast"
-                                   else use_compiled(width * height)):
+    if decoder == "pillow" or not compiled_available():
         return None  # the decoder's own rule (segeval.formats.png.decode_label_png)
     png._check_size(str(gt), width, height)
     raws = []

@@ -56,7 +56,7 @@ from segeval.core.cityscapes_ap import APStats, CityscapesAPResult, image_stats
 from segeval.core.cityscapes_ap import finish as finish_ap
 from segeval.core.instance import InstanceParts, InstanceResult, finish_parts
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
-from segeval.core.kernels import compiled_available, use_compiled
+from segeval.core.kernels import compiled_available
 from segeval.errors import (
     DataError,
     FileFormatError,
@@ -78,7 +78,7 @@ from segeval.formats.base import (
 )
 from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS
 from segeval.formats.coco.instance import check_options
-from segeval.formats.png import PNG_SIGNATURE, decode_label_png, image_pixels, read_label
+from segeval.formats.png import PNG_SIGNATURE, decode_label_png, read_label
 from segeval.formats.png import _check_size as check_png_size
 from segeval.formats.png import _corrupt as corrupt_png
 from segeval.formats.png import _inflate as inflate_png
@@ -374,8 +374,7 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
         header = parse_png(name, data) if data.startswith(PNG_SIGNATURE) else None
         if (header is not None and (header.bit_depth, header.colour_type) == (8, 0)
                 and not header.interlaced and not header.animated
-                and (compiled_available() if decoder == "fast"
-                     else use_compiled(header.width * header.height))):
+                and compiled_available()):
             if (header.height, header.width) != (h, w):
                 raise _size_error(file, (header.height, header.width), image, (h, w))
             check_png_size(name, w, h)
@@ -422,11 +421,11 @@ def ground_truth_regions(ids: np.ndarray) -> _Regions:
     group region for the classes with instances); values of labels that are not evaluated
     instance classes are not regions (void ones are void)."""
     if ids.dtype.itemsize <= 2 and ids.dtype.kind == "u":
-        if use_compiled(ids.nbytes):
-            from segeval.core.kernels.mask_jit import value_counts
+        if compiled_available():
+            from segeval.core.kernels.c_count import value_counts
 
             counts = np.zeros(1 << (8 * ids.dtype.itemsize), np.int64)
-            value_counts(ids.reshape(-1), counts)
+            value_counts(np.ascontiguousarray(ids).reshape(-1), counts)
         else:
             counts = np.bincount(ids.reshape(-1))
         values = np.flatnonzero(counts)
@@ -544,23 +543,19 @@ def plan(pred: Tree, ref: CityscapesInstanceReference, options: Options) -> Plan
     check_missing(images, options.missing, pred.root, what="prediction list",
                   hint="count them as having no detections", counted="have no detections")
     task = _Task(options.missing, options.decoder)
-    per_image = image_pixels(images[0].gt) if images else 0
     common = dict(format=FORMAT, task=TASK, items=images, name_of=_image_name,
                   matched=sum(im.pred is not None for im in images))
     if ap == "cityscapes":
-        masks = sum(1 for m in pred.files() if m.lower().endswith(".png"))
         settings = {**ref.settings(), "missing": options.missing, "ap": ap}
         return Plan(score=functools.partial(read_image_official, task),
                     zero=APStats(len(CLASSES)),
                     finish=functools.partial(_finish_official, settings),
-                    pixels=per_image * (len(images) + masks), kernels=("png", "mask"),
                     settings=settings, **common)  # type: ignore[arg-type]
     return Plan(
         score=functools.partial(read_image, task),
         zero=InstanceParts(),
         finish=functools.partial(_finish, ref, str(pred.root), options.backend,
                                  options.keep_bbox),
-        pixels=per_image * len(images),
         settings={**ref.settings(), "missing": options.missing, "backend": options.backend,
                   "keep_bbox": options.keep_bbox, "ap": ap},
         **common,  # type: ignore[arg-type]

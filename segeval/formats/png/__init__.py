@@ -59,7 +59,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from segeval.core.kernels import compiled_available, use_compiled
+from segeval.core.kernels import compiled_available
 from segeval.errors import (
     FileFormatError,
     MissingFileError,
@@ -105,18 +105,6 @@ def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto",
     ``shape`` and ``against`` as in :func:`decode_label_png`."""
     return decode_label_png(file.read(), str(file), panoptic=panoptic, decoder=decoder,
                             shape=shape, against=against)
-
-
-def image_pixels(file: Any) -> int:
-    """Width x height of the PNG ``file`` holds, from its header (0 if it is not a PNG)."""
-    try:
-        data = file.read()
-    except Exception:  # the scoring will name the file; here it only sizes the run
-        return 0
-    if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
-        return 0
-    width, height = struct.unpack_from(">II", data, 16)
-    return int(width) * int(height)
 
 
 def read_label_png(
@@ -182,8 +170,7 @@ def decode_label_png(
         if kind is not None and not header.interlaced and not header.animated:
             bpp, what = kind
             _check_kind(name, what, panoptic)
-            if decoder != "pillow" and (compiled_available() if decoder == "fast"
-                                        else use_compiled(header.width * header.height * bpp)):
+            if decoder != "pillow" and compiled_available():
                 return _decode_fast(name, header, bpp, what)
             # Pillow decodes the same pixels: what the fast path checks is checked here, and
             # Pillow is given only the chunks the fast path reads (IHDR, IDAT, IEND), so that

@@ -26,7 +26,16 @@ Then, on the same files, in interleaved rounds (medians):
 Before timing, segeval's numbers are checked against the official ones (every class and
 category IoU / iIoU, abs 1e-9). Prints ms per image pair and the speed-up ratios.
 
-    python benchmarks/bench_cityscapes.py [--n 100] [--repeat 3] [--jobs 2] [--data ROOT]
+Sizes (``--sizes 1,40,500``, the default): the first 1, 40 and 500 pairs of the same files
+(hard links, each size its own root), each timed in interleaved rounds as whole commands in
+fresh interpreters: the official CLI, ``segeval score`` on worker processes (the default) and
+on threads (``--scheduler threads``), and a bare ``python -c "import numpy, PIL.Image"`` --
+the floor of any Python tool. Targets (issue 18): >= 10x the official CLI at 40 pairs, >= 18x
+at ~500, and one pair within 3x of the bare interpreter. The per-case table above (``--detail``)
+runs on the largest size.
+
+    python benchmarks/bench_cityscapes.py [--sizes 1,40,500] [--repeat 3] [--jobs 2]
+                                          [--data ROOT] [--detail]
 """
 
 from __future__ import annotations
@@ -220,7 +229,11 @@ def check_agreement(official: dict, ours: dict, iiou: bool) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=100, help="image triples to generate (default 100)")
+    ap.add_argument("--sizes", default="1,40,500",
+                    help="pair counts timed against the official CLI (default 1,40,500)")
+    ap.add_argument("--detail", action="store_true",
+                    help="also the per-case table (in-process official, decode only) on the "
+                         "largest size")
     ap.add_argument("--repeat", type=int, default=3, help="timed rounds (default 3)")
     ap.add_argument("--jobs", type=int, default=2, help="segeval worker processes (default 2)")
     ap.add_argument("--data", type=Path, help="an existing Cityscapes-layout root instead")
@@ -229,11 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="segeval-bench-cs-"))
     try:
         root = a.data or a.keep or tmp / "cityscapes"
+        sizes = sorted({int(x) for x in a.sizes.split(",")})
         if a.data is None and not (root / "gtFine").is_dir():
             t0 = time.perf_counter()
-            generate(root, a.n)
-            print(f"generated {a.n} triples 2048x1024 in {time.perf_counter() - t0:.1f} s")
-        bench(root.resolve(), a, tmp)
+            generate(root, sizes[-1])
+            print(f"generated {sizes[-1]} triples 2048x1024 in {time.perf_counter() - t0:.1f} s")
+        bench_sizes(root.resolve(), sizes, a, tmp)
+        if a.detail:
+            bench(root.resolve(), a, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -244,6 +260,10 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
 
     gts = sorted(str(p) for p in (root / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"))
     n = len(gts)
+    if n > 100:  # the detail table on at most 100 pairs (the official in-process runs are long)
+        root = subset(root, 100, tmp / "detail")
+        gts = sorted(str(p) for p in (root / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"))
+        n = len(gts)
     env = dict(os.environ, CITYSCAPES_DATASET=str(root),
                CITYSCAPES_RESULTS=str(root / "results"), CITYSCAPES_EXPORT_DIR=str(tmp))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -312,6 +332,63 @@ def bench(root: Path, a: argparse.Namespace, tmp: Path) -> None:
     print(f"  official CLI per pair: {med['official CLI, iIoU on'] / n * 1e3:.1f} ms "
           f"(perf-anchors.md: 98.8 ms on the standard box); segeval iIoU on: {on / n * 1e3:.1f} "
           f"ms/pair")
+
+
+def subset(root: Path, k: int, into: Path) -> Path:
+    """A Cityscapes root holding the first ``k`` pairs of ``root`` as hard links (segeval refuses
+    symbolic links in a prediction tree)."""
+    gts = sorted((root / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"))[:k]
+    if len(gts) < k:
+        raise SystemExit(f"{root} holds {len(gts)} pairs, fewer than {k}")
+    for g in gts:
+        key = g.name.removesuffix("_gtFine_labelIds.png")
+        city = g.parent.name
+        for src, dst in ((g, into / "gtFine" / "val" / city / g.name),
+                         (g.with_name(f"{key}_gtFine_instanceIds.png"),
+                          into / "gtFine" / "val" / city / f"{key}_gtFine_instanceIds.png"),
+                         (root / "results" / city / f"{key}_leftImg8bit.png",
+                          into / "results" / city / f"{key}_leftImg8bit.png")):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, dst)
+    return into
+
+
+def bench_sizes(root: Path, sizes: list[int], a: argparse.Namespace, tmp: Path) -> None:
+    """Whole commands on the first ``k`` pairs for every ``k`` of ``sizes`` (see the module
+    docstring); prints wall seconds and the ratios against the targets of issue 18."""
+    py = sys.executable
+    bare = [py, "-c", "import numpy, PIL.Image"]
+    print(f"\nwhole commands, fresh interpreters, {a.repeat} interleaved rounds (medians), "
+          f"segeval --jobs {a.jobs}; {os.cpu_count()} CPUs")
+    print(f"  {'pairs':>5} {'official s':>10} {'segeval s':>10} {'threads s':>10} "
+          f"{'bare py s':>10} {'vs official':>11} {'threads vs off.':>15} {'/ bare py':>9}")
+    for k in sizes:
+        sub = subset(root, k, tmp / f"size{k}")
+        env = dict(os.environ, CITYSCAPES_DATASET=str(sub),
+                   CITYSCAPES_RESULTS=str(sub / "results"), CITYSCAPES_EXPORT_DIR=str(tmp))
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep)
+        ours = [py, "-m", "segeval.cli", "score", "--format", "cityscapes", "--gt", str(sub),
+                "--pred", str(sub / "results"), "-q", "--jobs", str(a.jobs)]
+        cases = {
+            "official": [py, "-c", SHIM + "from cityscapesscripts.evaluation."
+                         "evalPixelLevelSemanticLabeling import main\nmain()\n"],
+            "segeval": ours,
+            "threads": [*ours, "--scheduler", "threads"],
+            "bare": bare,
+        }
+        times: dict[str, list[float]] = {c: [] for c in cases}
+        for _ in range(a.repeat):
+            for c, cmd in cases.items():
+                t0 = time.perf_counter()
+                run(cmd, env)
+                times[c].append(time.perf_counter() - t0)
+        med = {c: float(np.median(v)) for c, v in times.items()}
+        print(f"  {k:5d} {med['official']:10.2f} {med['segeval']:10.3f} {med['threads']:10.3f} "
+              f"{med['bare']:10.3f} {med['official'] / med['segeval']:10.1f}x "
+              f"{med['official'] / med['threads']:14.1f}x {med['segeval'] / med['bare']:8.1f}x")
+        shutil.rmtree(sub)
+    print("  targets: >= 10x at 40 pairs, >= 18x at ~500, one pair within 3x of bare python")
 
 
 def cpu_seconds() -> float:

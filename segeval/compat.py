@@ -17,7 +17,6 @@ pixels are counted once into segeval's :class:`~segeval.ConfusionMatrix` and the
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 from collections.abc import Iterable, Mapping
@@ -32,7 +31,6 @@ from segeval.core.confusion import (
     is_int,
 )
 from segeval.core.device import check_labels
-from segeval.core.kernels import use_compiled
 from segeval.errors import InvalidParameterError, SizeMismatchError, bad_value
 
 __all__ = ["hf_mean_iou"]
@@ -114,7 +112,6 @@ def hf_mean_iou(
 
     # classes 0..C-1, C = "a reference value outside 0..C-1", C+1 = ignored
     cm = ConfusionMatrix(c + 1, ignore_index=c + 1)
-    seen, compiled = 0, False
     end = object()
     for i, (pred, ref) in enumerate(itertools.zip_longest(predictions, references,
                                                           fillvalue=end)):
@@ -128,12 +125,6 @@ def hf_mean_iou(
         if p.shape != g.shape:
             raise SizeMismatchError(f"predictions[{i}]: shape {p.shape} does not match "
                                     f"references[{i}] shape {g.shape}")
-        # the kernel policy, applied to the call's whole input: once the images seen weigh
-        # enough, the compiled kernels count every further image, whatever its size
-        seen += g.nbytes
-        if not compiled and use_compiled(seen):
-            importlib.import_module("segeval.core.kernels.confusion_jit")
-            compiled = True
         cm.update(p, reference_classes(g), invalid_pred="wrong",
                   pred_name=f"predictions[{i}]", gt_name=f"references[{i}]")
 

@@ -119,8 +119,10 @@ def evaluate(
     jobs
         Worker processes (default: all cores; 1: in this process).
     scheduler
-        ``None`` / ``"local"`` (this machine), ``"dask-local"`` (a Dask cluster started for the
-        run) or a Dask scheduler address ``"tcp://host:8786"`` (extra ``[dask]``).
+        ``None`` / ``"local"`` (this machine, worker processes), ``"threads"`` (this machine,
+        ``jobs`` threads of this process: the compiled kernels release the GIL),
+        ``"dask-local"`` (a Dask cluster started for the run) or a Dask scheduler address
+        ``"tcp://host:8786"`` (extra ``[dask]``).
     progress
         ``progress(done, total)``, called before the work (done 0) and as items finish.
 

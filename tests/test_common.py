@@ -504,7 +504,7 @@ def test_engines_agree(cid: str, written: dict, scheduler: str) -> None:
     case, paths = CASES[cid], written[cid]
     one = case.evaluate(paths, jobs=1)
     assert one.num_images == N
-    for kw in ({"jobs": 2}, {"scheduler": scheduler}):
+    for kw in ({"jobs": 2}, {"jobs": 3, "scheduler": "threads"}, {"scheduler": scheduler}):
         other = case.evaluate(paths, **kw)
         assert plain(other.to_dict()) == plain(one.to_dict()), kw
         assert plain(other.per_image) == plain(one.per_image), kw

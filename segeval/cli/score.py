@@ -106,8 +106,9 @@ OUTPUT_OPTIONS = ("json_path", "csv_path", "per_image_path", "state_path", "quie
               help="Instance AP: keep the results' bbox, so that (as in raw pycocotools) box "
               "areas decide small/medium/large [default: dropped, mask areas decide].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Run on Dask: 'dask-local' starts a local cluster, 'tcp://host:8786' uses an "
-              "existing one [default: this machine's cores].")
+              help="'threads': this machine's cores as threads of one process; Dask: "
+              "'dask-local' starts a local cluster, 'tcp://host:8786' uses an existing one "
+              "[default: this machine's cores as worker processes].")
 @click.option("--save-state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the merged statistics (.npz) for 'segeval merge'.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table on stdout.")

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from segeval.core.kernels import use_compiled
+from segeval.core.kernels import compiled_available
 from segeval.errors import DataError, LabelError, Shown, SizeMismatchError, bad_value
 
 if TYPE_CHECKING:
@@ -241,6 +241,11 @@ def _searchsorted_index(ids: np.ndarray, seg_ids: np.ndarray) -> np.ndarray:
     return index
 
 
+#: id dtypes the compiled pass reads as they are (others take the NumPy table pass)
+_ID_DTYPES = frozenset(np.dtype(t) for t in ("uint8", "uint16", "int16", "int32", "uint32",
+                                              "int64"))
+
+
 def _no_negative(ids: np.ndarray) -> bool:
     return ids.dtype.kind in "ub" or ids.size == 0 or int(ids.min()) >= 0
 
@@ -256,19 +261,20 @@ def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
 
     Row / column 0 is VOID, ``1..G`` / ``1..P`` the segments in table order, the last row /
     column ids that are not in the table. ``pred`` and ``gt`` are integer id maps of one shape.
-    ``kernel``: ``"auto"``, ``"jit"`` (one compiled pass through two 2^24 lookup tables),
+    ``kernel``: ``"auto"``, ``"compiled"`` (one C pass through two 2^24 lookup tables),
     ``"table"`` (the same tables with NumPy gathers and one ``bincount``) or ``"general"``
     (``searchsorted``, for any ids and any number of segments); all give the same counts.
     """
     g, p = len(gt_ids), len(pred_ids)
     tables = _table_fits(gt_ids) and _table_fits(pred_ids)
     if kernel == "auto":
-        kernel = "jit" if tables and use_compiled(gt.nbytes) else "table" if tables else "general"
-    if not isinstance(kernel, str) or kernel not in ("jit", "table", "general"):
-        raise bad_value("kernel", "'auto', 'jit', 'table' or 'general'", kernel)
+        kernel = ("compiled" if tables and compiled_available()
+                  else "table" if tables else "general")
+    if not isinstance(kernel, str) or kernel not in ("compiled", "table", "general"):
+        raise bad_value("kernel", "'auto', 'compiled', 'table' or 'general'", kernel)
     keep = np.ix_(np.r_[0 : g + 1, _UNKNOWN], np.r_[0 : p + 1, _UNKNOWN])
-    if kernel == "jit" and tables:
-        from segeval.core.kernels.panoptic_jit import pair_counts
+    if kernel == "compiled" and tables and gt.dtype in _ID_DTYPES and pred.dtype in _ID_DTYPES:
+        from segeval.core.kernels.c_count import pair_counts
 
         full = np.zeros(1 << 16, np.int64)
         with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
@@ -277,7 +283,7 @@ def intersections(pred: np.ndarray, gt: np.ndarray, pred_ids: np.ndarray,
         if done:
             return full.reshape(256, 256)[keep]
         kernel = "general"  # a negative id
-    if kernel in ("jit", "table") and tables and _no_negative(gt) and _no_negative(pred):
+    if kernel in ("compiled", "table") and tables and _no_negative(gt) and _no_negative(pred):
         with _tables(gt_ids, pred_ids) as (lut_g, lut_p):
             code = lut_g.take(gt, mode="clip")
             code |= lut_p.take(pred, mode="clip")

@@ -12,6 +12,8 @@ Engines, chosen by ``scheduler`` and ``device``:
 * ``None`` or ``"local"`` -- this machine: in this process for ``jobs=1``, else a supervised
   process pool (:mod:`segeval.engine.local`): a worker that dies becomes the one-line error of
   the item it held, never a hang.
+* ``"threads"`` -- this machine, a pool of threads of this process (:mod:`segeval.engine.threads`):
+  the compiled kernels release the GIL; no fork, no pickling, but no isolation either.
 * ``"dask-local"`` -- a ``dask.distributed.LocalCluster`` started for the run;
   ``"tcp://host:port"`` (or any address a ``dask.distributed.Client`` accepts) -- an existing
   cluster (:mod:`segeval.engine.dask`, extra ``[dask]``).
@@ -19,9 +21,7 @@ Engines, chosen by ``scheduler`` and ``device``:
   (:mod:`segeval.engine.cuda`, extra ``[gpu]``), for plans that can (``plan.count``).
 
 An engine module defines ``reduce(plan, *, jobs, scheduler, progress) -> (stats, rows)``;
-adding one is that module plus one line in :data:`ENGINES`. Before any worker starts, the
-compiled kernels are loaded once, here, where the run is large enough to repay it
-(:func:`segeval.core.kernels.warm`): forked workers inherit them.
+adding one is that module plus one line in :data:`ENGINES`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any
 
 from segeval.errors import UsageError, bad_value
 
-ENGINES = {"local": "segeval.engine.local", "dask": "segeval.engine.dask",
-           "cuda": "segeval.engine.cuda"}
+ENGINES = {"local": "segeval.engine.local", "threads": "segeval.engine.threads",
+           "dask": "segeval.engine.dask", "cuda": "segeval.engine.cuda"}
 
 #: ``progress(done, total)``: items finished so far, and all items of the run.
 Progress = Callable[[int, int], Any]
@@ -49,7 +49,10 @@ def engine_name(scheduler: str | None, device: str = "auto") -> str:
     if device not in ("auto", "cpu"):
         raise bad_value("device", "'auto', 'cpu' or 'cuda'", device)
     if scheduler is not None and not isinstance(scheduler, str):
-        raise bad_value("scheduler", "None, 'local', 'dask-local' or a Dask address", scheduler)
+        raise bad_value("scheduler", "None, 'local', 'threads', 'dask-local' or a Dask address",
+                        scheduler)
+    if scheduler == "threads":
+        return "threads"
     return "local" if scheduler in (None, "local") else "dask"
 
 
@@ -85,9 +88,6 @@ def run(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
         progress(0, total)
     if not plan.items:
         return plan.finish(plan.zero, [])
-    from segeval.core.kernels import warm
-
-    warm(plan.pixels, plan.kernels)
     stats, rows = module.reduce(plan, jobs=jobs, scheduler=scheduler, progress=advance)
     return plan.finish(stats, rows)
 

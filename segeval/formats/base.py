@@ -472,19 +472,12 @@ class Plan:
         the result object (``to_dict()``, ``per_class()``, ``per_image``).
     ``name_of(item) -> str``
         The item in messages (the file a dead worker held).
-    ``pixels``
-        About how many pixels the whole run decodes (``0``: unknown or none); the engine loads
-        the compiled kernels before forking where this repays it
-        (:func:`segeval.core.kernels.warm`).
     ``load_gt(item) -> gt`` and ``score_with(item, gt) -> (stats, row)``
         Optional halves of ``score`` (``score(i) == score_with(i, load_gt(i))``), so that a
         leaderboard decodes each ground-truth image once for all submissions.
     ``load(item)`` and ``count(loaded, device) -> list[(stats, row)]``
         Optional halves for GPU batches (:mod:`segeval.engine.cuda`): decode on the CPU,
         count a list of decoded items on the device.
-    ``kernels``
-        The compiled kernels the run uses (keys of :data:`segeval.core.kernels.WARMERS`),
-        loaded before forking where ``pixels`` repays it; ``None``: every one.
     ``matched``
         How many items have a prediction (a leaderboard tries a submission's single top-level
         folder when this is 0).
@@ -497,14 +490,12 @@ class Plan:
     zero: Any
     finish: Callable[[Any, list[dict[str, Any]]], Any]
     name_of: Callable[[Any], str] = str
-    pixels: int = 0
     load_gt: Callable[[Any], Any] | None = None
     score_with: Callable[[Any, Any], tuple[Any, dict[str, Any] | None]] | None = None
     load: Callable[[Any], Any] | None = None
     count: Callable[[list[Any], str], list[tuple[Any, dict[str, Any] | None]]] | None = None
     matched: int = -1
     settings: dict[str, Any] = field(default_factory=dict)
-    kernels: tuple[str, ...] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.items)

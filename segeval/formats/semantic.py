@@ -36,7 +36,7 @@ from segeval.formats.base import (
     require_folder,
     shown,
 )
-from segeval.formats.png import image_pixels, read_label
+from segeval.formats.png import read_label
 
 #: The options a pair-of-PNGs semantic format uses.
 OPTIONS = frozenset({"split", "num_classes", "class_names", "ignore_index", "absent", "missing"})
@@ -337,8 +337,6 @@ def semantic_plan(pred: Tree, ref: SemanticReference, options: Options, *,
         zero=task.empty(),
         finish=functools.partial(_finish, task, ref.format, len(pairs)),
         name_of=_pair_name,
-        pixels=image_pixels(pairs[0].gt) * len(pairs) if pairs else 0,
-        kernels=("png", "confusion"),
         load_gt=functools.partial(load_gt, task),
         score_with=functools.partial(score_with, task),
         load=functools.partial(load_pair, task),

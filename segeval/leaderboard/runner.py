@@ -370,7 +370,6 @@ def _score_per_image(setup: Setup, subs: Sequence[Submission], plans: dict[int, 
                      jobs: int | None, progress: Progress | None) -> dict[int, SubmissionOutcome]:
     """The decode-once loop over one wave (see the module docstring); one outcome per planned
     submission of ``plans``."""
-    from segeval.core.kernels import warm
     from segeval.engine.pool import WorkerDied
 
     n = len(setup.ref.names)
@@ -391,8 +390,6 @@ def _score_per_image(setup: Setup, subs: Sequence[Submission], plans: dict[int, 
         if s not in failed or i < failed[s][0]:
             failed[s] = (i, message)
 
-    # the ground truth once and every submission's predictions, before the workers fork
-    warm(max(p.pixels for p in plans.values()) * (len(order) + 1))
     func = functools.partial(_score_chunk, shared)
     done = 0
     if progress:

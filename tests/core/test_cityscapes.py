@@ -51,12 +51,12 @@ def image(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(image(), st.sampled_from(["label", "train"]), st.booleans())
-def test_jit_kernel_counts_exactly_what_the_reference_counts(data, pred_ids, with_inst) -> None:
+def test_compiled_kernel_counts_what_the_reference_counts(data, pred_ids, with_inst) -> None:
     gt, pred, inst = data
     args = (gt, pred, inst if with_inst else None, PRED_LUTS[pred_ids], CATEGORY_OF)
     ref = count_cityscapes(*args, kernel="reference")
-    jit = count_cityscapes(*args, kernel="jit")
-    for a, b in zip(ref, jit, strict=True):
+    got = count_cityscapes(*args, kernel="compiled")
+    for a, b in zip(ref, got, strict=True):
         np.testing.assert_array_equal(a, b)
     assert ref.hist.sum() == gt.size
     if with_inst:  # independent count of the instance table
@@ -72,7 +72,7 @@ def test_kernel_on_a_full_size_image_both_ways() -> None:
     gt, inst, pred = scene(rng, 1024, 2048, n_things=30)
     args = (gt, pred, inst, PRED_LUTS["label"], CATEGORY_OF)
     for a, b in zip(count_cityscapes(*args, kernel="reference"),
-                    count_cityscapes(*args, kernel="jit"), strict=True):
+                    count_cityscapes(*args, kernel="compiled"), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -35,7 +35,7 @@ def label_pairs(draw, max_classes: int = 12, batch: bool = False):
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("kernel", ["reference", "jit"])
+@pytest.mark.parametrize("kernel", ["reference", "compiled"])
 def test_equals_sklearn_on_random_images(seed: int, kernel: str) -> None:
     rng = np.random.default_rng(seed)
     c = int(rng.integers(2, 30))
@@ -63,25 +63,57 @@ def test_kernels_agree_on_every_dtype(pred_dtype, gt_dtype, ignore) -> None:
         gt[rng.random(shape) < 0.2] = ignore
     gt, pred = gt.astype(gt_dtype), pred.astype(pred_dtype)
     ref = count_pixels(pred, gt, c, ignore, kernel="reference")
-    jit = count_pixels(pred, gt, c, ignore, kernel="jit")
-    np.testing.assert_array_equal(ref.table, jit.table)
-    assert ref[1:] == jit[1:]
+    got = count_pixels(pred, gt, c, ignore, kernel="compiled")
+    np.testing.assert_array_equal(ref.table, got.table)
+    assert ref[1:] == got[1:]
     valid = np.ones(shape, bool) if ignore is None else gt != ignore
     in_range = valid & (gt.astype(np.int64) < c)
     assert ref.table.sum() == in_range.sum()
     assert ref.bad_gt_count == (valid & ~in_range).sum()
 
 
-def test_jit_u8_fast_path_reports_bad_values_like_the_reference() -> None:
+_DTYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "bool"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(_DTYPES), st.sampled_from(_DTYPES), st.integers(1, 300),
+       st.one_of(st.none(), st.integers(-2, 300)), st.integers(0, 2**32 - 1),
+       st.integers(0, 400), st.booleans())
+def test_compiled_equals_the_reference_on_every_dtype_pair(gt_dtype, pred_dtype, c, ignore,
+                                                           seed, n, runs) -> None:
+    """The C loops against the NumPy definition: any pair of integer dtypes, negative and
+    out-of-range values on both sides, any number of classes and ignore index; with ``runs``,
+    long runs of one pair ending anywhere (the 8-pixel blocks of the byte-pair histogram)."""
+    rng = np.random.default_rng(seed)
+
+    def labels(dtype: str) -> np.ndarray:
+        info = np.iinfo(np.uint8 if dtype == "bool" else dtype)
+        low, high = max(info.min, -3), min(info.max, c + 3)
+        return rng.integers(low, high + 1, n).astype(dtype)
+
+    gt, pred = labels(gt_dtype), labels(pred_dtype)
+    if runs:
+        gt, pred = np.sort(gt), np.sort(pred)
+    if ignore is not None and n and gt_dtype != "bool":
+        info = np.iinfo(gt_dtype)
+        if info.min <= ignore <= info.max:
+            gt[rng.random(n) < 0.2] = ignore
+    ref = count_pixels(pred, gt, c, ignore, kernel="reference")
+    got = count_pixels(pred, gt, c, ignore, kernel="compiled")
+    np.testing.assert_array_equal(ref.table, got.table)
+    assert ref[1:] == got[1:]
+
+
+def test_compiled_u8_fast_path_reports_bad_values_like_the_reference() -> None:
     gt = np.array([[0, 1, 7, 255], [9, 1, 0, 2]], np.uint8)
     pred = np.array([[0, 5, 1, 1], [1, 200, 3, 1]], np.uint8)
-    for kernel in ("reference", "jit"):
+    for kernel in ("reference", "compiled"):
         counts = count_pixels(pred, gt, 3, 255, kernel=kernel)
         assert (counts.bad_gt_count, counts.bad_gt_value, counts.bad_pred_value) == (2, 7, 3)
         assert counts.table[1, 3] == 2  # pred 5 and 200 on gt 1
 
 
-def test_large_input_goes_to_the_jit_and_agrees() -> None:
+def test_large_input_goes_to_the_compiled_kernel_and_agrees() -> None:
     rng = np.random.default_rng(2)
     gt = rng.integers(0, 20, (1024, 1100)).astype(np.uint8)
     gt[::7] = 255

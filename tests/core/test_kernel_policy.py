@@ -1,5 +1,6 @@
-"""The one "which kernel" policy of :mod:`segeval.core.kernels`: ``use_compiled`` per call,
-``warm`` per run, and the same integers whichever kernel it picks."""
+"""The one "which kernel" policy of :mod:`segeval.core.kernels`: the compiled kernels wherever
+they import (``compiled_available``), the NumPy reference and Pillow with one warning where
+they do not, and the same integers whichever kernel runs."""
 
 from __future__ import annotations
 
@@ -38,32 +39,25 @@ def encode(arr: np.ndarray, mode: str) -> bytes:
 # ---------------------------------------------------------------------------- the rule
 
 
-def test_compiled_modules_are_the_jit_files() -> None:
+def test_compiled_modules_are_the_extension_sources() -> None:
     here = Path(kernels.__file__).parent
-    on_disk = {f"segeval.core.kernels.{p.stem}" for p in here.glob("*_jit.py")}
+    on_disk = {f"segeval.core.kernels.{p.stem}" for p in here.glob("c_*.pyx")}
     assert set(kernels.COMPILED_MODULES) == on_disk
 
 
-def test_small_inputs_stay_off_numba_until_something_compiled_is_loaded() -> None:
+def test_the_compiled_kernels_load_without_a_jit() -> None:
+    """Compiled ahead of time: a process uses them from its first call, and never imports
+    Numba (or llvmlite) to do so."""
     out = fresh("""
         import sys
         import numpy as np
         from segeval.core import kernels as k
-        n = k.COMPILED_MIN_BYTES
-        small, big = np.zeros(n - 1, np.uint8), np.zeros(n, np.uint8)
-        print(k.compiled_loaded(), k.use_compiled(n - 1))
-        k.count_pixels(small, small, 2, 255)
-        print("numba" in sys.modules, k.compiled_loaded())
-        print(k.use_compiled(n), k.compiled_loaded())
-        k.count_pixels(big, big, 2, 255)
-        print("segeval.core.kernels.confusion_jit" in sys.modules, k.compiled_loaded())
-        print(k.use_compiled(1))
+        a = np.zeros(16, np.uint8)
+        print(k.compiled_available(), k.count_pixels(a, a, 2, 255).table[0, 0])
+        print("numba" in sys.modules, "llvmlite" in sys.modules,
+              all(m in sys.modules for m in k.COMPILED_MODULES))
     """)
-    assert out == ["False", "False",  # nothing loaded, small: reference
-                   "False", "False",  # ... and Numba was not even imported
-                   "True", "False",  # large: compiled (deciding loads nothing)
-                   "True", "True",  # the large call loaded it
-                   "True"]  # loaded: compiled for any size
+    assert out == ["True", "16", "False", "False", "True"]
 
 
 def spy(monkeypatch, owner, name: str) -> list[int]:
@@ -79,39 +73,46 @@ def spy(monkeypatch, owner, name: str) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("loaded", [False, True])
-def test_every_decision_site_follows_use_compiled(monkeypatch, loaded) -> None:
-    from segeval.core.kernels import cityscapes_jit, confusion_jit, panoptic_jit
+def test_every_decision_site_takes_the_compiled_kernel_at_any_size(monkeypatch) -> None:
+    from segeval.core.kernels import c_count
 
-    monkeypatch.setattr(kernels, "COMPILED_MIN_BYTES", 100)
-    monkeypatch.setattr(kernels, "compiled_loaded", lambda: loaded)
     sites = {
-        "count_pixels": (spy(monkeypatch, confusion_jit, "count_pixels_jit"),
+        "count_pixels": (spy(monkeypatch, c_count, "histogram_u8"),
                          lambda a: count_pixels(a, a, 3, 255)),
-        "intersections": (spy(monkeypatch, panoptic_jit, "pair_counts"),
+        "intersections": (spy(monkeypatch, c_count, "pair_counts"),
                           lambda a: panoptic.intersections(a, a, np.array([1, 2]),
                                                            np.array([1, 2]))),
-        "count_cityscapes": (spy(monkeypatch, cityscapes_jit, "_histogram_u8"),
+        "count_cityscapes": (spy(monkeypatch, c_count, "count_with_instances"),
                              lambda a: cityscapes.count_cityscapes(
-                                 a, a, None, np.arange(256, dtype=np.uint8),
+                                 a, a, a.astype(np.uint16), np.arange(256, dtype=np.uint8),
                                  np.zeros(256, np.uint8))),
+        "png auto": (spy(monkeypatch, png, "_decode_fast"),
+                     lambda a: png.decode_label_png(encode(a, "L"), "x.png")),
     }
     rng = np.random.default_rng(0)
     for name, (calls, site) in sites.items():
-        small = rng.integers(0, 3, (9, 11)).astype(np.uint8)  # 99 pixels of one byte
-        site(small)
-        assert len(calls) == (1 if loaded else 0), name
-        site(rng.integers(0, 3, (10, 10)).astype(np.uint8))  # 100 pixels
-        assert len(calls) == (2 if loaded else 1), name
+        site(rng.integers(0, 3, (1, 1)).astype(np.uint8))  # one pixel
+        site(rng.integers(0, 3, (300, 200)).astype(np.uint8))
+        assert len(calls) == 2, name
 
 
-# ---------------------------------------------------------------------------- warm
+_FALLBACK = """
+    # the extension modules cannot be imported (an exotic platform): every kernel falls back
+    import importlib.abc
+    import sys
+    import warnings
 
-_WORKLOAD = """
-    # what real runs pass to the compiled kernels once they are loaded
+    class NoExtension(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name in ("segeval.core.kernels.c_count", "segeval.core.kernels.c_png"):
+                raise ImportError(f"no module named {name!r} (blocked by the test)")
+            return None
+
+    sys.meta_path.insert(0, NoExtension())
+    warnings.simplefilter("always")
     import numpy as np
-    from segeval.core import panoptic
-    from segeval.core.kernels import cityscapes, count_pixels
+    from segeval.core import kernels as k, panoptic
+    from segeval.core.kernels import cityscapes
     from segeval.formats import png
     from segeval.formats.cityscapes import fused
     from tests.core.test_kernel_policy import encode as enc
@@ -125,55 +126,32 @@ _WORKLOAD = """
             return "member.png"
 
     rng = np.random.default_rng(1)
-    labels = rng.integers(0, 30, (6, 7)).astype(np.uint8)
-    ids16 = (rng.integers(0, 3, (6, 7)) * 1000 + 26000).astype(np.uint16)
-    rgb = rng.integers(0, 3, (6, 7, 3)).astype(np.uint8)
-    rgba = np.concatenate([rgb, np.full((6, 7, 1), 255, np.uint8)], axis=2)
-    l8 = png.decode_label_png(enc(labels, "L"), "a")
-    l16 = png.decode_label_png(enc(ids16, "I;16"), "b")
-    ids = png.decode_label_png(enc(rgb, "RGB"), "c", panoptic=True)
-    ids4 = png.decode_label_png(enc(rgba, "RGBA"), "d", panoptic=True)
-    for gt in (l8, l16):
-        for pred in (l8, l16):
-            count_pixels(pred, gt, 30, 255)
-    seg = np.unique(ids[ids > 0]).astype(np.int64)
-    panoptic.intersections(ids, ids4, seg, seg)
-    lut, cat = np.arange(256, dtype=np.uint8), np.zeros(256, np.uint8)
-    for inst in (None, l16):
-        cityscapes.count_cityscapes(l8, l8, inst, lut, cat)
-    for inst in (None, Member(enc(ids16, "I;16"))):
-        fused.pair_stats(Member(enc(labels, "L")), Member(enc(labels, "L")), inst, "label")
+    labels = rng.integers(0, 30, (60, 70)).astype(np.uint8)
+    ids16 = (rng.integers(0, 3, (60, 70)) * 1000 + 26000).astype(np.uint16)
+    rgb = rng.integers(0, 3, (60, 70, 3)).astype(np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        print(k.compiled_available(), k.compiled_available())
+        print(k.count_pixels(labels, labels, 30, 255).table.trace() == labels.size)
+        print((png.decode_label_png(enc(labels, "L"), "a") == labels).all(),
+              (png.decode_label_png(enc(ids16, "I;16"), "b") == ids16).all())
+        ids = png.decode_label_png(enc(rgb, "RGB"), "c", panoptic=True)
+        seg = np.unique(ids[ids > 0]).astype(np.int64)
+        print(panoptic.intersections(ids, ids, seg, seg).trace() == ids.size)
+        lut, cat = np.arange(256, dtype=np.uint8), np.zeros(256, np.uint8)
+        print(cityscapes.count_cityscapes(labels, labels, ids16, lut, cat).size.sum()
+              == ids16.size)
+        print(fused.pair_stats(Member(enc(labels, "L")), Member(enc(labels, "L")),
+                               Member(enc(ids16, "I;16")), "label"))
+    print(len(caught), caught[0].category.__name__, "not available" in str(caught[0].message))
+    print(any(m in sys.modules for m in k.COMPILED_MODULES))
 """
 
 
-def test_warm_loads_everything_above_its_threshold_only() -> None:
-    out = fresh(textwrap.dedent("""
-        import sys
-        from segeval.core import kernels as k
-
-        def signatures():
-            found = {}
-            for name in k.COMPILED_MODULES:
-                for attr, obj in vars(sys.modules[name]).items():
-                    if hasattr(obj, "signatures") and obj.targetoptions.get("inline") != "always":
-                        found[f"{obj.__module__}.{attr}"] = set(obj.signatures)
-            return found
-
-        print(k.warm(k.WARM_MIN_PIXELS - 1), "numba" in sys.modules, k.compiled_loaded())
-        print(k.warm(k.WARM_MIN_PIXELS), all(m in sys.modules for m in k.COMPILED_MODULES),
-              k.use_compiled(1))
-        warmed = signatures()
-        print(all(warmed.values()))  # every compiled entry point was called
-    """) + textwrap.dedent(_WORKLOAD) + textwrap.dedent("""
-        after = signatures()
-        print(sorted(f"{n}:{s - warmed[n]}" for n, s in after.items() if s != warmed[n]) or "-")
-    """))
-    assert out[:7] == ["False", "False", "False",  # below: nothing loaded, not even Numba
-                       "True", "True", "True",  # above: every compiled module loaded
-                       "True"]
-    # a real run after warm() finds every kernel ready for its argument types: nothing new to
-    # load or compile in a forked worker
-    assert out[7:] == ["-"]
+def test_without_the_extension_everything_falls_back_with_one_warning() -> None:
+    out = fresh(_FALLBACK)
+    assert out == ["False", "False", "True", "True", "True", "True", "True", "None",
+                   "1", "RuntimeWarning", "True", "False"]
 
 
 # ---------------------------------------------------------------------------- same integers
@@ -190,7 +168,7 @@ def test_count_pixels_same_integers_whichever_kernel(gt_dtype, pred_dtype) -> No
         pred = (rng.integers(0, c + 4, gt.shape) % (np.iinfo(pred_dtype).max + 1))
         pred = pred.astype(pred_dtype)
         oracle = count_pixels(pred, gt, c, ignore, kernel="reference")
-        for kernel in ("jit", "auto"):
+        for kernel in ("compiled", "auto"):
             got = count_pixels(pred, gt, c, ignore, kernel=kernel)
             np.testing.assert_array_equal(got.table, oracle.table)
             assert got[1:] == oracle[1:]
@@ -204,7 +182,7 @@ def test_intersections_same_integers_whichever_kernel() -> None:
         gt = rng.choice(np.r_[0, gt_ids, 5], (23, 29)).astype(np.uint32)  # 5: an unknown id
         pred = rng.choice(np.r_[0, pred_ids], gt.shape).astype(np.uint32)
         oracle = panoptic.intersections(pred, gt, pred_ids, gt_ids, kernel="general")
-        for kernel in ("jit", "table", "auto"):
+        for kernel in ("compiled", "table", "auto"):
             got = panoptic.intersections(pred, gt, pred_ids, gt_ids, kernel=kernel)
             np.testing.assert_array_equal(got, oracle)
 
@@ -220,7 +198,7 @@ def test_cityscapes_same_integers_whichever_kernel() -> None:
         for instances in (None, inst):
             oracle = cityscapes.count_cityscapes(gt, pred, instances, lut, category_of,
                                                  kernel="reference")
-            for kernel in ("jit", "auto"):
+            for kernel in ("compiled", "auto"):
                 got = cityscapes.count_cityscapes(gt, pred, instances, lut, category_of,
                                                   kernel=kernel)
                 for a, b in zip(got, oracle, strict=True):
@@ -240,15 +218,3 @@ def test_png_same_integers_whichever_decoder(mode) -> None:
         got = png.decode_label_png(data, "x.png", panoptic=panoptic_ids, decoder=decoder)
         assert got.dtype == oracle.dtype
         np.testing.assert_array_equal(got, oracle)
-
-
-def test_warm_loads_only_the_kernels_a_plan_names() -> None:
-    """A plan names the kernels it uses (``Plan.kernels``): the others stay unloaded."""
-    out = fresh("""
-        import sys
-        from segeval.core import kernels as k
-        print(k.warm(k.WARM_MIN_PIXELS, ("png", "confusion")))
-        print(sorted(m.rsplit(".", 1)[1] for m in k.COMPILED_MODULES if m in sys.modules))
-    """)
-    assert out == ["True", "['confusion_jit']"]  # the PNG kernels are C, not Numba
-    assert set(kernels.WARMERS) >= {"png", "confusion", "panoptic", "cityscapes", "fused", "mask"}

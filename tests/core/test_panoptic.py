@@ -329,7 +329,7 @@ def test_every_counting_kernel_gives_the_same_table(dtype) -> None:
             pred_ids = np.array([s["id"] for s in im.pred_segments], np.int64)
         gt_ids, pred_ids = gt_ids[:-1], pred_ids[1:]  # leave ids out: the "unknown" row/column
         tables = [panoptic.intersections(pred, gt, pred_ids, gt_ids, kernel=k)
-                  for k in ("jit", "table", "general", "auto")]
+                  for k in ("compiled", "table", "general", "auto")]
         for t in tables[1:]:
             np.testing.assert_array_equal(t, tables[0])
         assert tables[0].sum() == gt.size
@@ -338,7 +338,7 @@ def test_every_counting_kernel_gives_the_same_table(dtype) -> None:
         big = np.array([[odd, 1], [1, 0]], np.int64)
         ids = np.array([1], np.int64)
         tables = [panoptic.intersections(big, big, ids, ids, kernel=k)
-                  for k in ("jit", "table", "general")]
+                  for k in ("compiled", "table", "general")]
         for t in tables:
             np.testing.assert_array_equal(t, [[1, 0, 0], [0, 2, 0], [0, 0, 1]])
     with pytest.raises(ValueError, match="'kernel' parameter"):
@@ -350,7 +350,7 @@ def test_threads_do_not_share_lookup_tables() -> None:
 
     rng = np.random.default_rng(12)
     images = [random_image(rng) for _ in range(40)]
-    for kernel in ("table", "jit"):
+    for kernel in ("table", "compiled"):
         def one(im, kernel=kernel):
             gt_ids = np.array([s["id"] for s in im.gt_segments], np.int64)
             pred_ids = np.array([s["id"] for s in im.pred_segments], np.int64)

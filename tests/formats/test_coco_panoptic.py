@@ -293,21 +293,6 @@ def test_saved_states_of_shards_merge_to_one_run(tmp_path: Path) -> None:
     assert merged["num_images"] == 7 and merged["task"] == "panoptic"
 
 
-def test_big_sets_load_the_compiled_kernel_first(tmp_path: Path, monkeypatch) -> None:
-    import sys
-
-    from segeval.core import kernels
-
-    rng = np.random.default_rng(10)
-    images = [random_image(rng) for _ in range(6)]
-    ref = reference(tmp_path, images)
-    monkeypatch.setattr(kernels, "WARM_MIN_PIXELS", 0)
-    r = segeval.evaluate(tmp_path / "pred.json", tmp_path / "gt.json", "coco-panoptic", jobs=2)
-    assert "segeval.core.kernels.panoptic_jit" in sys.modules
-    for k, c in enumerate(CATEGORIES):
-        assert (r.stats.tp[k], r.stats.fp[k], r.stats.fn[k]) == ref.counts[c["id"]][:3]
-
-
 def test_task_panoptic_of_the_coco_and_cityscapes_formats(conformance: Path, pset,
                                                           tmp_path: Path) -> None:
     suite = conformance / "cityscapes"

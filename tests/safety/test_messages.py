@@ -222,7 +222,7 @@ def test_uint64_labels_are_shown_as_they_are() -> None:
     pred = np.array([[0, big, 1]], np.uint64)
     with pytest.raises(LabelError, match=f"predicted label {big} is not a class"):
         segeval.confusion_matrix(pred, np.array([[0, 1, 1]], np.uint64), 3)
-    for kernel in ("reference", "jit"):  # both kernels, the smallest bad label as it is
+    for kernel in ("reference", "compiled"):  # both kernels, the smallest bad label as it is
         counts = count_pixels(np.array([[0, big, 9]], np.uint64),
                               np.array([[0, 1, 1]], np.uint64), 3, 255, kernel=kernel)
         assert counts.bad_pred_value == 9

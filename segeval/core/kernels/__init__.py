@@ -2,11 +2,12 @@
 
 One entry point, :func:`count_pixels`, counts (ground truth, prediction) pairs with one of:
 
+* ``compiled`` -- C loops (one load-increment-store per pixel, about the cost of reading the
+  bytes, the GIL released) from the extension module :mod:`segeval.core.kernels.c_count`, built
+  by the package's own build (``pip install`` compiles it; ``setup.py``);
 * ``reference`` -- NumPy, chunked so that no temporary exceeds a few MiB whatever the image
-  size. It is the definition the other kernels are tested against, and it is used for small
-  inputs, where loading the compiled code would cost more than it saves.
-* ``jit`` -- Numba loops (one load-increment-store per pixel, about the cost of reading the
-  bytes), chosen by :func:`use_compiled`.
+  size. It is the definition the other kernels are tested against, and what runs where the
+  extension could not be built;
 * ``cuda`` -- for CuPy arrays (always chosen for them): the shared-memory GPU kernel of
   :mod:`segeval.core.kernels.cuda`; the table comes back to the host.
 
@@ -14,63 +15,31 @@ All return the same integers, always.
 
 Which kernel: one policy
 ------------------------
-The compiled kernels live in three Numba modules, :data:`COMPILED_MODULES`
-(``segeval.core.kernels.{confusion,panoptic,cityscapes}_jit``): the confusion counts,
-the panoptic pair counts and the Cityscapes counts (the PNG row un-filtering, the fused
-Cityscapes pass and the instance-mask overlaps are C, :mod:`segeval.core.kernels.c_png`, used
-wherever :func:`compiled_available`). Loading them costs
-about half a second per process (importing Numba, then loading each kernel from Numba's
-on-disk cache), so every caller that could use one asks this module, and nothing else:
-
-* :func:`use_compiled(nbytes) <use_compiled>` -- **per call**: the compiled kernel where Numba
-  is importable and either one of the compiled modules is already
-  loaded in this process (:func:`compiled_loaded`: the cost is paid, use it for every size) or
-  the input holds at least :data:`COMPILED_MIN_BYTES` bytes of labels. :func:`count_pixels`,
-  :func:`segeval.core.panoptic.intersections` and the Cityscapes kernel call it with the
-  bytes of the image at hand (pixels x bytes per pixel: a ``uint32`` id map weighs 4 times
-  its pixels).
-* :func:`warm(pixels) <warm>` -- **per run**: called once by the engine
-  (:func:`segeval.engine.run`) in the parent process before any worker is forked, with about
-  the number of pixels the run decodes. From :data:`WARM_MIN_PIXELS` on, it loads every
-  compiled module and calls each compiled kernel once on tiny inputs of the types real runs
-  pass (``uint8``/``uint16`` label maps, ``uint32`` panoptic ids), so
-  the compiled code is in memory and forked workers inherit it instead of each loading it;
-  from then on :func:`use_compiled` is true for every size.
-
-Only speed depends on these choices: every compiled kernel gives the integers its reference
-gives, bit for bit. An explicit ``kernel=`` (or ``decoder="fast"``/``"pillow"``) bypasses them.
+The compiled kernels live in the extension modules :data:`COMPILED_MODULES`: the confusion
+counts, the panoptic pair counts, the Cityscapes counts and value counts
+(:mod:`~segeval.core.kernels.c_count`), the PNG row un-filtering, the fused Cityscapes pass and
+the instance-mask overlaps (:mod:`~segeval.core.kernels.c_png`). They are compiled ahead of
+time, so loading them costs about a millisecond: every caller uses them whenever
+:func:`compiled_available` says they import, at every size, and nothing is warmed up before a
+run. Where they do not import (a platform the build could not compile for), every caller falls
+back to the NumPy reference or to Pillow, with one :class:`RuntimeWarning` per process, never
+an error. Only speed depends on this choice: every compiled kernel gives the integers its
+reference gives, bit for bit. An explicit ``kernel=`` (or ``decoder="fast"``/``"pillow"``)
+bypasses it.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
+import importlib
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
-#: The compiled (Numba) modules; importing any of them is what :func:`compiled_loaded` sees.
-COMPILED_MODULES: tuple[str, ...] = tuple(
-    f"segeval.core.kernels.{name}_jit"
-    for name in ("confusion", "panoptic", "cityscapes")
-)
-
-#: A call on at least this many pixels uses the compiled kernel even before it is loaded.
-#: Measured (8-bit label maps, one core): loading Numba and the first kernels takes ~0.5 s per
-#: process, and the compiled paths save ~14 ms per 2^20 pixels (PNG decode ~2 ms, counting
-#: ~12 ms), so no single image repays the load; the threshold only guesses that an image this
-#: big comes in a run that will (runs that surely do are loaded up front by :func:`warm`).
-#: Of the two former thresholds, 2^19 bytes of PNG pixel data (the decoder) and 2^20 pixels
-#: (the counting kernels), the decoder's decided a run's behaviour before (it runs first and
-#: loads Numba), and bytes, not pixels, are what the work scales with: it is kept. An 8-bit
-#: 1024x512 map qualifies, a 500x375 VOC map does not; a 640x480 RGB panoptic PNG (0.9 MB)
-#: does, as before.
-COMPILED_MIN_BYTES = 1 << 19
-
-#: A run that decodes at least this many pixels loads every compiled kernel before forking
-#: (128 Cityscapes-sized or ~440 COCO-sized images; 128 x 2^20 pixels at ~14 ms saved each is
-#: ~1.8 s against ~0.5 s of loading, paid once in the parent instead of once per worker).
-WARM_MIN_PIXELS = 1 << 27
+#: The compiled extension modules (built by ``setup.py`` from ``c_*.pyx`` and ``native/*.c``).
+COMPILED_MODULES: tuple[str, ...] = ("segeval.core.kernels.c_count",
+                                      "segeval.core.kernels.c_png")
 
 
 class PixelCounts(NamedTuple):
@@ -96,104 +65,19 @@ class PixelCounts(NamedTuple):
 
 @functools.cache
 def compiled_available() -> bool:
-    """Whether the compiled C extensions (:mod:`segeval.core.kernels._count`,
-    :mod:`segeval.core.kernels.c_png`, built with the package) import."""
+    """THE rule: whether the compiled kernels (:data:`COMPILED_MODULES`) import here. Where
+    they do not, warns once (a :class:`RuntimeWarning` naming the reason) and returns
+    ``False``: every caller then takes the NumPy reference or Pillow, with the same results."""
     try:
-        from segeval.core.kernels import _count, c_png  # noqa: F401
-    except ImportError:  # pragma: no cover - a build without the extensions
+        for name in COMPILED_MODULES:
+            importlib.import_module(name)
+    except ImportError as e:
+        warnings.warn(f"segeval's compiled kernels are not available ({e}); using the NumPy "
+                      f"reference kernels and Pillow instead (same results, slower). "
+                      f"Reinstall segeval with a C compiler to build them.",
+                      RuntimeWarning, stacklevel=2)
         return False
     return True
-
-
-@functools.cache
-def _numba_available() -> bool:
-    """Whether Numba can be imported (the ``*_jit`` kernels). Imports it: call it only where
-    the compiled path is wanted anyway."""
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def compiled_loaded() -> bool:
-    """Whether any compiled module (:data:`COMPILED_MODULES`) is imported in this process."""
-    modules = sys.modules
-    return any(name in modules for name in COMPILED_MODULES)
-
-
-def use_compiled(nbytes: int) -> bool:
-    """THE per-call rule: whether a kernel call on an input of ``nbytes`` bytes of labels should
-    take the compiled path (see the module docstring). Never imports Numba for a small input
-    while no compiled module is loaded."""
-    return (compiled_loaded() or nbytes >= COMPILED_MIN_BYTES) and _numba_available()
-
-
-def warm(pixels: int, kernels: tuple[str, ...] | None = None) -> bool:
-    """THE per-run rule: for a run decoding about ``pixels`` pixels, from
-    :data:`WARM_MIN_PIXELS` on, load the compiled modules and call each compiled kernel once on
-    tiny inputs (see the module docstring): those named in ``kernels`` (keys of
-    :data:`WARMERS`: what the run uses), or every one. Returns whether compiled code was
-    loaded (``False`` below the threshold, where nothing is done, or without Numba)."""
-    if pixels < WARM_MIN_PIXELS or not _numba_available():
-        return False
-    for name in WARMERS if kernels is None else kernels:
-        WARMERS[name]()
-    return True
-
-
-_W = 4  # pixels of the tiny inputs
-
-
-def _warm_confusion() -> None:
-    """Confusion counts: 8-bit maps (the byte-pair histogram) and any mix with 16-bit maps
-    (Numba keeps one machine-code version per combination of argument types)."""
-    from segeval.core.kernels import confusion_jit
-
-    u8, u16 = np.zeros(_W, np.uint8), np.zeros(_W, np.uint16)
-    for gt in (u8, u16):
-        for pred in (u8, u16):
-            confusion_jit.count_pixels_jit(pred, gt, 2, 255)
-
-
-def _warm_panoptic() -> None:
-    """Panoptic pair counts: uint32 ids (R + 256 G + 256^2 B) through the two lookup tables."""
-    from segeval.core.kernels import panoptic_jit
-
-    ids = np.zeros(_W, np.uint32)
-    panoptic_jit.pair_counts(ids, ids, np.zeros(2, np.uint16), np.zeros(2, np.uint8),
-                             np.zeros(1 << 16, np.int64))
-
-
-def _warm_cityscapes() -> None:
-    """Cityscapes counts: labelIds and prediction bytes, with and without 16-bit instanceIds."""
-    from segeval.core.kernels import cityscapes
-
-    u8, lut = np.zeros(_W, np.uint8), np.zeros(256, np.uint8)
-    for instances in (None, np.zeros(_W, np.uint16)):
-        cityscapes.count_cityscapes(u8, u8, instances, lut, lut, kernel="jit")
-
-
-def _warm_png() -> None:
-    """The PNG un-filters (C, :mod:`segeval.core.kernels.c_png`): nothing to compile; the
-    extension is imported before workers fork."""
-    from segeval.core.kernels import c_png  # noqa: F401
-
-
-def _warm_fused() -> None:
-    """The fused Cityscapes pass: in the PNG extension (C), imported by :func:`_warm_png`."""
-    _warm_png()
-
-
-def _warm_mask() -> None:
-    """The Cityscapes instance-mask pass (C, in the PNG extension)."""
-    _warm_png()
-
-
-#: What :func:`warm` can load, by the name a plan gives in ``Plan.kernels``.
-WARMERS = {"confusion": _warm_confusion, "panoptic": _warm_panoptic,
-           "cityscapes": _warm_cityscapes, "png": _warm_png, "fused": _warm_fused,
-           "mask": _warm_mask}
 
 
 # --------------------------------------------------------------------------- the kernels
@@ -209,8 +93,9 @@ def count_pixels(
 ) -> PixelCounts:
     """Count (ground truth, prediction) pairs of two integer arrays of the same shape.
 
-    ``kernel`` is ``"auto"`` (:func:`use_compiled` picks ``"jit"`` or ``"reference"``),
-    ``"reference"``, ``"jit"`` or ``"cuda"``. CuPy arrays always go to ``"cuda"``.
+    ``kernel`` is ``"auto"`` (``"compiled"`` where :func:`compiled_available`, else
+    ``"reference"``), ``"reference"``, ``"compiled"`` or ``"cuda"``. CuPy arrays always go
+    to ``"cuda"``.
     """
     if gt.dtype == np.uint64 or pred.dtype == np.uint64:
         return _count_uint64(pred, gt, num_classes, ignore_index, kernel)
@@ -222,18 +107,74 @@ def count_pixels(
 
         return count_pixels_cuda(pred, gt, num_classes, ignore_index)
     if kernel == "auto":
-        kernel = "jit" if use_compiled(gt.nbytes) else "reference"
-    if kernel == "jit":
-        from segeval.core.kernels.confusion_jit import count_pixels_jit
-
-        return count_pixels_jit(pred, gt, num_classes, ignore_index)
+        kernel = "compiled" if compiled_available() else "reference"
+    if kernel == "compiled":
+        return _count_compiled(pred, gt, num_classes, ignore_index)
     if kernel == "reference":
         from segeval.core.kernels.reference import count_pixels_reference
 
         return count_pixels_reference(pred, gt, num_classes, ignore_index)
     from segeval.errors import bad_value
 
-    raise bad_value("kernel", "'auto', 'reference', 'jit' or 'cuda'", kernel)
+    raise bad_value("kernel", "'auto', 'reference', 'compiled' or 'cuda'", kernel)
+
+
+#: dtypes the compiled general loop reads as they are; other integer arrays are widened first
+_COMPILED_DTYPES = frozenset(np.dtype(t) for t in
+                             ("uint8", "uint16", "int16", "int32", "uint32", "int64"))
+
+
+def _compiled_flat(a: np.ndarray) -> np.ndarray:
+    """A flat C-contiguous array of a dtype the compiled loops take: bool as uint8, int8 as
+    int16, uint64 as int64 (its values of 2^63 and more wrap negative, see
+    :func:`_count_uint64`)."""
+    if a.dtype == np.bool_:
+        a = a.view(np.uint8)
+    elif a.dtype not in _COMPILED_DTYPES:
+        a = a.astype(np.int16 if a.dtype == np.int8 else np.int64)
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _count_compiled(pred: np.ndarray, gt: np.ndarray, num_classes: int,
+                    ignore_index: int | None) -> PixelCounts:
+    """:func:`count_pixels` with the C loops of :mod:`segeval.core.kernels.c_count`: the
+    branch-free byte-pair histogram for two 8-bit maps of at most 256 classes, else the general
+    loop."""
+    from segeval.core.kernels import c_count
+
+    c = num_classes
+    g, p = _compiled_flat(gt), _compiled_flat(pred)
+    if g.size != p.size:
+        raise ValueError(f"gt and pred differ in size: {g.size} and {p.size} pixels")
+    if g.dtype == np.uint8 and p.dtype == np.uint8 and c <= 256:
+        hist = np.zeros(65536, np.int64)
+        c_count.histogram_u8(g, p, hist)
+        return _from_u8_histogram(hist.reshape(256, 256), c, ignore_index)
+    table = np.zeros((c, c + 1), np.int64)
+    ignore = 0 if ignore_index is None else int(ignore_index)
+    use_ignore = ignore_index is not None and -(1 << 63) <= ignore < 1 << 63
+    n_bad_gt, bad_gt, bad_pred_seen, bad_pred = c_count.count_general(
+        g, p, c, ignore if use_ignore else 0, use_ignore, table)
+    return PixelCounts(table, int(n_bad_gt), int(bad_gt) if n_bad_gt else None,
+                       int(bad_pred) if bad_pred_seen else None)
+
+
+def _from_u8_histogram(hist: np.ndarray, c: int, ignore_index: int | None) -> PixelCounts:
+    """Sort a 256 x 256 (gt, pred) byte histogram into :class:`PixelCounts`."""
+    if ignore_index is not None and 0 <= ignore_index < 256:
+        hist[ignore_index] = 0
+    table = np.empty((c, c + 1), np.int64)
+    table[:, :c] = hist[:c, :c]
+    table[:, c] = hist[:c, c:].sum(axis=1)
+    bad_gt_rows = hist[c:].sum(axis=1)
+    bad_gt = np.flatnonzero(bad_gt_rows)
+    bad_pred = np.flatnonzero(hist[:c, c:].sum(axis=0))
+    return PixelCounts(
+        table,
+        int(bad_gt_rows.sum()),
+        int(bad_gt[0]) + c if bad_gt.size else None,
+        int(bad_pred[0]) + c if bad_pred.size else None,
+    )
 
 
 _WRAP = 1 << 64

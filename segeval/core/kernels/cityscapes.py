@@ -12,9 +12,9 @@ For one image it returns
   label id with ``pred_lut`` (identity for label ids, the train-id table for train ids) and a
   label id into a category index with ``category_of``; both are 256-entry ``uint8`` tables.
 
-Two implementations give the same integers: a NumPy reference (chunked; used for small
-images and as the definition) and a Numba loop, chosen with ``kernel="auto"`` by the one policy
-:func:`segeval.core.kernels.use_compiled`.
+Two implementations give the same integers: a NumPy reference (chunked; the definition) and a
+C loop (:func:`segeval.core.kernels.cc_count.count_with_instances`), chosen with
+``kernel="auto"`` by the one policy :func:`segeval.core.kernels.compiled_available`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from segeval.core.kernels import use_compiled
+from segeval.core.kernels import compiled_available
 
 #: instanceIds values above this are instances (``label_id * 1000 + k``); at or below it, a
 #: label id. The one definition of Cityscapes' convention: the label table
@@ -59,20 +59,21 @@ def count_cityscapes(
     """Count one image: ``gt`` and ``pred`` ``uint8``, ``instances`` ``uint16`` or ``None``.
 
     All arrays have the same shape. ``kernel`` is ``"auto"`` (chosen by
-    :func:`~segeval.core.kernels.use_compiled`), ``"reference"`` or ``"jit"``.
+    :func:`~segeval.core.kernels.compiled_available`), ``"reference"`` or ``"compiled"``.
     """
     if gt.dtype != np.uint8 or pred.dtype != np.uint8:
         raise TypeError(f"gt and pred must be uint8 arrays, got {gt.dtype} and {pred.dtype}")
     if instances is not None and instances.dtype != np.uint16:
         raise TypeError(f"instances must be a uint16 array, got {instances.dtype}")
     if kernel == "auto":
-        kernel = "jit" if use_compiled(gt.nbytes) else "reference"
-    if kernel == "jit":
+        kernel = "compiled" if compiled_available() else "reference"
+    if kernel == "compiled":
         return _count_compiled(gt, pred, instances, pred_lut, category_of)
     if kernel == "reference":
         return count_cityscapes_reference(gt, pred, instances, pred_lut, category_of)
     raise ValueError(
-        f"The 'kernel' parameter must be 'auto', 'reference' or 'jit'. Got {kernel!r} instead."
+        f"The 'kernel' parameter must be 'auto', 'reference' or 'compiled'. Got {kernel!r} "
+        f"instead."
     )
 
 
@@ -129,22 +130,24 @@ def count_cityscapes_reference(
 
 def _count_compiled(gt: np.ndarray, pred: np.ndarray, instances: np.ndarray | None,
                     pred_lut: np.ndarray, category_of: np.ndarray) -> CityscapesCounts:
-    """:func:`count_cityscapes` with the compiled loops of
-    :mod:`segeval.core.kernels.cityscapes_jit`."""
-    from segeval.core.kernels.cityscapes_jit import _histogram_u8, count_with_instances
+    """:func:`count_cityscapes` with the C loops of :mod:`segeval.core.kernels.c_count`."""
+    from segeval.core.kernels import c_count
 
     g = np.ascontiguousarray(gt).reshape(-1)
     p = np.ascontiguousarray(pred).reshape(-1)
+    if g.size != p.size or (instances is not None and instances.size != g.size):
+        raise ValueError("gt, pred and instances must have the same number of pixels")
+    hist = np.zeros(65536, np.int64)
     if instances is None:
+        c_count.histogram_u8(g, p, hist)
         empty = np.zeros(0, np.int64)
-        return CityscapesCounts(_histogram_u8(g, p).reshape(256, 256), empty, empty, empty, empty)
+        return CityscapesCounts(hist.reshape(256, 256), empty, empty, empty, empty)
     k = np.ascontiguousarray(instances).reshape(-1)
     label_of, inst_cat = instance_tables(category_of)
-    hist = np.zeros(65536, np.int64)
     size = np.zeros(65536, np.int64)
     tp = np.zeros(65536, np.int64)
     cat_tp = np.zeros(65536, np.int64)
-    count_with_instances(g, p, k, INSTANCE_OFFSET, np.ascontiguousarray(pred_lut, np.uint8),
+    c_count.count_with_instances(g, p, k, INSTANCE_OFFSET, np.ascontiguousarray(pred_lut, np.uint8),
                          np.ascontiguousarray(category_of, np.uint8), label_of, inst_cat,
                          hist, size, tp, cat_tp)
     return CityscapesCounts(hist.reshape(256, 256), *compact(size, tp, cat_tp))

@@ -78,7 +78,7 @@ from segeval.formats.base import (
 )
 from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS
 from segeval.formats.coco.instance import check_options
-from segeval.formats.png import PNG_SIGNATURE, decode_label_png, image_pixels, read_label
+from segeval.formats.png import PNG_SIGNATURE, decode_label_png, read_label
 from segeval.formats.png import _check_size as check_png_size
 from segeval.formats.png import _corrupt as corrupt_png
 from segeval.formats.png import _inflate as inflate_png
@@ -426,7 +426,7 @@ def ground_truth_regions(ids: np.ndarray) -> _Regions:
             from segeval.core.kernels.c_count import value_counts
 
             counts = np.zeros(1 << (8 * ids.dtype.itemsize), np.int64)
-            value_counts(ids.reshape(-1), counts)  # True: every value has an entry
+            value_counts(np.ascontiguousarray(ids).reshape(-1), counts)  # True: all fit
         else:
             counts = np.bincount(ids.reshape(-1))
         values = np.flatnonzero(counts)
@@ -544,23 +544,19 @@ def plan(pred: Tree, ref: CityscapesInstanceReference, options: Options) -> Plan
     check_missing(images, options.missing, pred.root, what="prediction list",
                   hint="count them as having no detections", counted="have no detections")
     task = _Task(options.missing, options.decoder)
-    per_image = image_pixels(images[0].gt) if images else 0
     common = dict(format=FORMAT, task=TASK, items=images, name_of=_image_name,
                   matched=sum(im.pred is not None for im in images))
     if ap == "cityscapes":
-        masks = sum(1 for m in pred.files() if m.lower().endswith(".png"))
         settings = {**ref.settings(), "missing": options.missing, "ap": ap}
         return Plan(score=functools.partial(read_image_official, task),
                     zero=APStats(len(CLASSES)),
                     finish=functools.partial(_finish_official, settings),
-                    pixels=per_image * (len(images) + masks), kernels=("png", "mask"),
                     settings=settings, **common)  # type: ignore[arg-type]
     return Plan(
         score=functools.partial(read_image, task),
         zero=InstanceParts(),
         finish=functools.partial(_finish, ref, str(pred.root), options.backend,
                                  options.keep_bbox),
-        pixels=per_image * len(images),
         settings={**ref.settings(), "missing": options.missing, "backend": options.backend,
                   "keep_bbox": options.keep_bbox, "ap": ap},
         **common,  # type: ignore[arg-type]

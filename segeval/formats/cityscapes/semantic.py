@@ -47,7 +47,7 @@ from segeval.formats.cityscapes.stats import (
     image_stats,
     official_result,
 )
-from segeval.formats.png import image_pixels, read_label
+from segeval.formats.png import read_label
 
 FORMAT = "cityscapes"
 TASK = "semantic"
@@ -280,8 +280,6 @@ def plan(pred: Tree, ref: CityscapesReference, options: Options) -> Plan:
         zero=CityscapesStats(),
         finish=functools.partial(_finish, task, len(pairs)),
         name_of=_pair_name,
-        pixels=image_pixels(pairs[0].gt) * len(pairs) if pairs else 0,
-        kernels=("png", "fused", "cityscapes"),
         matched=sum(p.pred is not None for p in pairs),
         settings={**ref.settings(), "pred_ids": options.pred_ids, "missing": options.missing},
     )

@@ -134,7 +134,7 @@ def plan(pred: Tree, ref: InstanceReference, options: Options) -> Plan:
         score=functools.partial(read_results, _Task(ref.gt, options.keep_bbox)),
         zero=Checked(),
         finish=functools.partial(_finish, ref, options.backend),
-        name_of=str, pixels=0, matched=1,
+        name_of=str, matched=1,
         settings={**ref.settings(), "backend": options.backend,
                   "keep_bbox": options.keep_bbox},
     )

@@ -132,7 +132,6 @@ class PanopticReference:
     image_ids: tuple[Any, ...]
     gt: tuple[File, ...]
     gt_segments: tuple[Segments, ...]
-    pixels: int = 0  # width x height summed over the JSON's images (0 when not given)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -182,10 +181,8 @@ def reference_from(fmt: str, gt_json: Path, options: Options) -> PanopticReferen
                                   f"their 'area'")
         files.append(File(gt_dir, str(ann["file_name"])))
         segments.append(seg)
-    pixels = sum(int(im.get("width", 0)) * int(im.get("height", 0))
-                 for im in doc.get("images", []) if isinstance(im, dict))
     return PanopticReference(fmt, gt_json, categories, tuple(anns), tuple(files),
-                             tuple(segments), pixels)
+                             tuple(segments))
 
 
 def reference(gt: Path, options: Options) -> PanopticReference:
@@ -356,7 +353,6 @@ def plan_from(fmt: str, pred: Path | Tree, ref: PanopticReference, options: Opti
         zero=np.zeros((5, len(ref.categories)), np.int64),
         finish=functools.partial(_finish, task, fmt, len(images)),
         name_of=_image_name,
-        pixels=ref.pixels, kernels=("png", "panoptic"),
         load_gt=functools.partial(load_gt, task),
         score_with=functools.partial(score_with, task),
         matched=sum(im.pred is not None for im in images),

@@ -108,18 +108,6 @@ def read_label(file: Any, *, panoptic: bool = False, decoder: Decoder = "auto",
                             shape=shape, against=against)
 
 
-def image_pixels(file: Any) -> int:
-    """Width x height of the PNG ``file`` holds, from its header (0 if it is not a PNG)."""
-    try:
-        data = file.read()
-    except Exception:  # the scoring will name the file; here it only sizes the run
-        return 0
-    if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
-        return 0
-    width, height = struct.unpack_from(">II", data, 16)
-    return int(width) * int(height)
-
-
 def read_label_png(
     path: str | os.PathLike[str],
     *,

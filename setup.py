@@ -27,7 +27,7 @@ else:
 
 extensions = [
     Extension(
-        ".".join(KERNELS.parts + (pyx.stem,)),
+        ".".join((*KERNELS.parts, pyx.stem)),
         [str(KERNELS / pyx.name)],
         include_dirs=[str(KERNELS / "native")],
         extra_compile_args=CFLAGS,

@@ -376,6 +376,23 @@ def test_decompression_bombs(tmp_path: Path, monkeypatch) -> None:
     assert png.max_pixels() is None
 
 
+def test_the_limit_without_pillow_imported_is_pillows_default() -> None:
+    """A process that has not imported Pillow reads PNGs without importing it, under Pillow's
+    default limit (the constant is checked against Pillow itself in a fresh interpreter)."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    code = ("import sys\n"
+            "from segeval.formats import png\n"
+            "print(png.max_pixels(), 'PIL.Image' in sys.modules)\n"
+            "from PIL import Image\n"
+            "print(2 * Image.MAX_IMAGE_PIXELS)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout.split()
+    assert out == [out[2], "False", out[2]] and int(out[2]) > 0
+
+
 def test_without_libdeflate_zlib_gives_the_same(tmp_path: Path, good, monkeypatch) -> None:
     arr, data = good
     monkeypatch.setitem(sys.modules, "deflate", None)  # import deflate -> ImportError

@@ -342,7 +342,7 @@ def _check_kind(name: str, kind: str, panoptic: bool) -> None:
 
 
 #: ``PIL.Image.MAX_IMAGE_PIXELS`` as Pillow sets it (``tests/formats`` checks it against Pillow)
-_PILLOW_DEFAULT_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
+_PILLOW_DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
 
 def max_pixels() -> int | None:

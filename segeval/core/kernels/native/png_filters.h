@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,8 +95,19 @@ static inline int segpng_paeth(int a, int b, int c)
     return pc < pa ? c : a;
 }
 
+/* Word-at-a-time tests of the runs that label maps are made of: 8 filtered bytes that are all
+ * zero, and a row above that does not change over them (so Sub and Paeth only repeat the left
+ * pixel: x + paeth(a, b, b) == a when x is 0). Unaligned loads through memcpy. */
+static inline uint64_t segpng_word(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 /* One row of n one-byte pixels: x the filtered bytes, prev the reconstructed row above
- * (NULL for the first row: zeros), cur the output. */
+ * (NULL for the first row: zeros), cur the output. Sub and Paeth rows skip, 8 pixels at a
+ * time, the spans where they only repeat the left pixel. */
 static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
                                  const uint8_t *restrict prev, uint8_t *restrict cur, size_t n)
 {
@@ -120,7 +132,18 @@ static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
             cur[i] = x[i];
         break;
     case 1:
-        for (i = 0; i < n; i++) {
+        for (i = 0; i + 8 <= n; i += 8) {
+            size_t j;
+            if (segpng_word(x + i) == 0) {
+                memset(cur + i, (int)a, 8);
+                continue;
+            }
+            for (j = i; j < i + 8; j++) {
+                a = (a + x[j]) & 0xFFu;
+                cur[j] = (uint8_t)a;
+            }
+        }
+        for (; i < n; i++) {
             a = (a + x[i]) & 0xFFu;
             cur[i] = (uint8_t)a;
         }
@@ -136,8 +159,18 @@ static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
         }
         break;
     default:
+        /* c is prev[i - 1] (0 before the row): a word of zero x under an unchanging row above
+         * (prev[i..i+8) == prev[i-1..i+7), the first pixel's c included) keeps a */
         for (i = 0; i < n; i++) {
             unsigned xx = x[i], bb = prev[i];
+            if (i >= 1 && i + 8 <= n && xx == 0 && bb == c
+                    && (segpng_word(x + i) | (segpng_word(prev + i) ^ segpng_word(prev + i - 1)))
+                           == 0) {
+                memset(cur + i, (int)a, 8);
+                c = prev[i + 7];
+                i += 7;
+                continue;
+            }
             if (SEGPNG_RARE(xx != 0 || bb != c)) /* else paeth(a, b, b) == a */
                 a = (xx + (unsigned)segpng_paeth((int)a, (int)bb, (int)c)) & 0xFFu;
             cur[i] = (uint8_t)a;
@@ -177,6 +210,12 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
         break;
     case 1:
         for (i = 0; i < n; i++) {
+            if (i + 4 <= n && x[2 * i] == 0 && segpng_word(x + 2 * i) == 0) {
+                uint16_t v = (uint16_t)(ahi << 8 | alo);
+                cur[i] = cur[i + 1] = cur[i + 2] = cur[i + 3] = v;
+                i += 3;
+                continue;
+            }
             ahi = (ahi + x[2 * i]) & 0xFFu;
             alo = (alo + x[2 * i + 1]) & 0xFFu;
             cur[i] = (uint16_t)(ahi << 8 | alo);
@@ -201,6 +240,15 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
     default:
         for (i = 0; i < n; i++) {
             unsigned xhi = x[2 * i], xlo = x[2 * i + 1], bb = prev[i];
+            /* 4 pixels of zero x under an unchanging row above keep a (as in segpng_row_u8) */
+            if (i >= 1 && i + 4 <= n && (xhi | xlo) == 0 && bb == c
+                    && (segpng_word(x + 2 * i)
+                        | (segpng_word(prev + i) ^ segpng_word(prev + i - 1))) == 0) {
+                cur[i] = cur[i + 1] = cur[i + 2] = cur[i + 3] = (uint16_t)a;
+                c = prev[i + 3];
+                i += 3;
+                continue;
+            }
             /* else paeth(a, b, b) == a for both bytes */
             if (SEGPNG_RARE(xhi != 0 || xlo != 0 || bb != c)) {
                 unsigned hi = (xhi + (unsigned)segpng_paeth((int)(a >> 8), (int)(bb >> 8),

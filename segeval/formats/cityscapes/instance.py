@@ -78,7 +78,13 @@ from segeval.formats.base import (
 )
 from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS
 from segeval.formats.coco.instance import check_options
-from segeval.formats.png import PNG_SIGNATURE, decode_label_png, image_pixels, read_label
+from segeval.formats.png import (
+    PNG_SIGNATURE,
+    decode_label_png,
+    image_pixels,
+    max_pixels,
+    read_label,
+)
 from segeval.formats.png import _check_size as check_png_size
 from segeval.formats.png import _corrupt as corrupt_png
 from segeval.formats.png import _inflate as inflate_png
@@ -359,11 +365,16 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
     ``None`` for an empty mask. The mask's pixels
     are those where the official script's grey conversion is non-zero (see :func:`_mask`).
 
-    An 8-bit grey PNG goes through :func:`segeval.core.kernels._png.mask_overlaps` (C: one
-    pass, no dense mask) where the compiled kernels are available
-    (:func:`segeval.core.kernels.compiled_available`) and the decoder is not ``"pillow"``;
-    anything else is decoded, boxed and counted with NumPy inside its box. Both give the same
-    counts.
+    An 8-bit grey PNG of the image's size goes through
+    :func:`segeval.core.kernels._png.mask_overlaps_png` where the compiled kernels are available
+    (:func:`segeval.core.kernels.compiled_available`) and the decoder is not ``"pillow"``: one
+    C call walks the chunks, inflates the image data a row at a time (a streaming inflater:
+    the megabytes of zeros a mask inflates to are never written out) and counts each row as
+    it comes. A file that call does not take (another kind of PNG, or anything it would
+    refuse: a damaged file, a bad filter type) takes the general path, which words the error:
+    an 8-bit grey PNG is inflated whole and counted by
+    :func:`segeval.core.kernels._png.mask_overlaps`; anything else is decoded, boxed and
+    counted with NumPy inside its box. All give the same counts.
     """
     h, w = ids.shape
     counts = np.zeros(size, np.int64)
@@ -373,10 +384,17 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
             data, name = read_bytes(path), str(path)
         else:
             data, name = file.read(), str(file)
+        native = compiled_available() and ids.dtype in (np.uint8, np.uint16)
+        limit = max_pixels()
+        if native and (limit is None or w * h <= limit):
+            from segeval.core.kernels._png import mask_overlaps_png
+
+            box = mask_overlaps_png(data, h, w, ids.reshape(-1), index, counts)
+            if box is not None:
+                return None if box[0] < 0 else counts
         header = parse_png(name, data) if data.startswith(PNG_SIGNATURE) else None
         if (header is not None and (header.bit_depth, header.colour_type) == (8, 0)
-                and not header.interlaced and not header.animated
-                and ids.dtype in (np.uint8, np.uint16) and compiled_available()):
+                and not header.interlaced and not header.animated and native):
             if (header.height, header.width) != (h, w):
                 raise _size_error(file, (header.height, header.width), image, (h, w))
             check_png_size(name, w, h)

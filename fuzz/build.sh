@@ -15,7 +15,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 NATIVE="$HERE/../segeval/core/kernels/native"
 OUT=${OUT:-"$HERE/build"}
-SOURCES="$NATIVE/png_filters.c $NATIVE/png_passes.c $NATIVE/png_chunks.c"
+SOURCES="$NATIVE/png_filters.c $NATIVE/png_passes.c $NATIVE/png_chunks.c $NATIVE/png_inflate.c"
 FLAGS="-std=c99 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-function -I$NATIVE"
 mkdir -p "$OUT"
 

@@ -191,6 +191,7 @@ typedef struct {
     size_t counts_len;
     uint8_t *prev, *cur; /* two row buffers of w bytes: the row above, the row being made */
     int prev_zero;       /* the row above is all zero */
+    size_t plo, phi;     /* else its non-zero bytes lie in [plo, phi) */
     int status;          /* SEGPNG_OK, or why the pass stopped */
     size_t bad_row;
     int64_t top, bottom, left, right;
@@ -198,43 +199,69 @@ typedef struct {
 
 /* One row y of the mask pass, for ids of 1 (wide == 0) or 2 bytes; called with a constant
  * wide, so that the compiler gives each a loop of its own. zero != 0: the caller knows that
- * the filtered bytes row[1:w + 1) are all zero. Returns 1 for a row whose filtered bytes are
- * all zero under an all-zero row (only checked, or known), 0 for another row, -1 when the
- * pass stops (m->status: SEGPNG_BAD_FILTER with m->bad_row, or SEGPNG_BAD_INDEX). */
+ * the filtered bytes x = row[1:w + 1) are all zero. Returns 1 for a row whose filtered bytes
+ * are all zero under an all-zero row (only checked, or known), 0 for another row, -1 when the
+ * pass stops (m->status: SEGPNG_BAD_FILTER with m->bad_row, or SEGPNG_BAD_INDEX).
+ *
+ * A mask row is mostly zeros, so only the span where the row can differ from zero is
+ * un-filtered: the hull [hlo, hhi) of the non-zero bytes of x and of the row above (whose
+ * non-zero span the previous call kept). Left of it every filter gives 0 from a = b = c = 0,
+ * so the row function starts there as at a row start; right of it x = b = 0, where None and
+ * Up give 0, Sub repeats the last byte, Paeth too once c = 0 (one byte on), and Average
+ * halves it (0 after eight bytes). The rest of the row is set with memset. */
 static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide, int zero)
 {
-    size_t w = m->w, lo, hi, i, base = y * w, run = 0;
+    const size_t w = m->w, base = y * w, index_len = m->index_len, counts_len = m->counts_len;
+    const int32_t *index = m->index;
+    const uint8_t *ids8 = (const uint8_t *)m->ids;
+    const uint16_t *ids16 = (const uint16_t *)m->ids;
+    int64_t *counts = m->counts;
+    const uint8_t *x = row + 1, *prev = m->prev_zero ? NULL : m->prev;
+    size_t lo, hi, i, run = 0, flo, fhi, hlo, hhi, ext;
+    unsigned ft = row[0], fill = 0;
     int64_t region = -1;
     uint8_t *swap, *cur = m->cur;
-    if (row[0] > 4) {
+    if (ft > 4) {
         m->bad_row = y;
         m->status = SEGPNG_BAD_FILTER;
         return -1;
     }
-    if (m->prev_zero) {
-        if (zero || all_zero(row + 1, w))
+    flo = zero ? w : first_nonzero(x, w);
+    fhi = flo == w ? 0 : last_nonzero(x, w) + 1;
+    if (prev == NULL) {
+        if (flo == w)
             return 1; /* zero under zero: zero whatever the filter */
-        segpng_row_u8(row[0], row + 1, NULL, cur, w);
+        hlo = flo;
+        hhi = fhi;
     } else {
-        segpng_row_u8(row[0], row + 1, m->prev, cur, w);
+        hlo = flo < m->plo ? flo : m->plo;
+        hhi = fhi > m->phi ? fhi : m->phi;
     }
-    lo = first_nonzero(cur, w);
-    if (lo == w) {
+    ext = hhi + (ft == 3 ? 8 : ft == 4 ? 1 : 0);
+    if (ext > w)
+        ext = w;
+    memset(cur, 0, hlo);
+    segpng_row_u8(ft, x + hlo, prev != NULL ? prev + hlo : NULL, cur + hlo, ext - hlo);
+    if (ft == 1 || ft == 4)
+        fill = cur[ext - 1];
+    memset(cur + ext, (int)fill, w - ext);
+    /* the non-zero span [lo, hi] of the row */
+    lo = hlo + first_nonzero(cur + hlo, ext - hlo);
+    if (lo == ext && fill == 0) {
         m->prev_zero = 1;
         return 0;
     }
-    hi = last_nonzero(cur, w);
+    hi = fill != 0 ? w - 1 : last_nonzero(cur, ext);
     for (i = lo; i <= hi; i++) {
         if (cur[i] != 0) {
-            size_t v = wide ? ((const uint16_t *)m->ids)[base + i]
-                            : ((const uint8_t *)m->ids)[base + i];
+            size_t v = wide ? ids16[base + i] : ids8[base + i];
             int64_t r;
-            if (v >= m->index_len) {
+            if (v >= index_len) {
                 m->status = SEGPNG_BAD_INDEX;
                 break;
             }
-            r = m->index[v];
-            if (r < 0 || (uint64_t)r >= (uint64_t)m->counts_len) {
+            r = index[v];
+            if (r < 0 || (uint64_t)r >= (uint64_t)counts_len) {
                 m->status = SEGPNG_BAD_INDEX;
                 break;
             }
@@ -242,14 +269,14 @@ static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide
                 run++;
             } else { /* a run of pixels on one region, added at its end */
                 if (run)
-                    m->counts[region] += (int64_t)run;
+                    counts[region] += (int64_t)run;
                 region = r;
                 run = 1;
             }
         }
     }
     if (run)
-        m->counts[region] += (int64_t)run;
+        counts[region] += (int64_t)run;
     if (m->status != SEGPNG_OK)
         return -1;
     if (m->top < 0)
@@ -260,6 +287,8 @@ static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide
     if ((int64_t)hi + 1 > m->right)
         m->right = (int64_t)hi + 1;
     m->prev_zero = 0;
+    m->plo = lo;
+    m->phi = hi + 1;
     swap = m->prev;
     m->prev = cur;
     m->cur = swap;
@@ -284,6 +313,7 @@ static int mask_setup(mask_state *m, size_t h, size_t w, const void *ids, size_t
     m->counts_len = counts_len;
     m->prev = m->cur = NULL;
     m->prev_zero = 1;
+    m->plo = m->phi = 0;
     m->status = SEGPNG_OK;
     m->bad_row = 0;
     m->top = -1;

@@ -608,14 +608,14 @@ typedef struct {
     size_t stride, rows, next;
 } rows_seen;
 
-static int take_row(void *ctx, size_t y, const uint8_t *row, int zero)
+static int take_row(void *ctx, size_t y, const uint8_t *row, size_t lo, size_t hi)
 {
     rows_seen *r = ctx;
     size_t i;
-    CHECK(y == r->next && y < r->rows);
+    CHECK(y == r->next && y < r->rows && lo <= hi && hi <= r->stride - 1);
     memcpy(r->buf + y * r->stride, row, r->stride);
-    if (zero)
-        for (i = 1; i < r->stride; i++)
+    for (i = 1; i < r->stride; i++) /* zeros outside the span the inflater names */
+        if (i - 1 < lo || i - 1 >= hi)
             CHECK(row[i] == 0);
     r->next++;
     return 0;

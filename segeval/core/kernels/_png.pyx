@@ -73,7 +73,8 @@ cdef extern from "png_passes.h" nogil:
 cdef extern from "png_inflate.h" nogil:
     int SEGPNG_INFLATE_OK
     int SEGPNG_INFLATE_STOPPED
-    ctypedef int (*segpng_row_fn)(void *ctx, size_t y, const uint8_t *row, int zero) noexcept nogil
+    ctypedef int (*segpng_row_fn)(void *ctx, size_t y, const uint8_t *row, size_t lo,
+                                  size_t hi) noexcept nogil
     int segpng_inflate_rows(const uint8_t *src, size_t len, size_t stride, size_t rows,
                             segpng_row_fn row_fn, void *ctx, int *stop_status)
     uint32_t segpng_adler32(uint32_t adler, const uint8_t *p, size_t n)
@@ -327,14 +328,20 @@ cdef struct _rows_out:
     size_t stride
 
 
-cdef int _capture_row(void *ctx, size_t y, const uint8_t *row, int zero) noexcept nogil:
+cdef int _capture_row(void *ctx, size_t y, const uint8_t *row, size_t lo,
+                      size_t hi) noexcept nogil:
     cdef _rows_out *out = <_rows_out *>ctx
+    cdef size_t i
     memcpy(out.buf + y * out.stride, row, out.stride)
+    for i in range(1, out.stride):  # the inflater's word: zeros outside row[1 + lo:1 + hi]
+        if (i - 1 < lo or i - 1 >= hi) and row[i] != 0:
+            return -1
     return 0
 
 
 #: What :func:`inflate_rows` reports (``native/png_inflate.h``).
 INFLATE_OK = 0
+INFLATE_STOPPED = 1
 INFLATE_BAD_HEADER = -10
 INFLATE_BAD_DATA = -11
 INFLATE_TRUNCATED = -12
@@ -349,7 +356,9 @@ def inflate_rows(const uint8_t[::1] stream, Py_ssize_t stride, Py_ssize_t rows):
     ``stream`` inflated as ``rows`` rows of ``stride`` bytes, each copied out as it is handed
     over. Returns ``(code, data)``: ``code`` one of the ``INFLATE_*`` constants, ``data`` the
     ``rows * stride`` bytes (rows never handed over are zero; all of them for
-    ``INFLATE_OK``)."""
+    ``INFLATE_OK``). Each row is also checked against what the inflater says of it (its bytes
+    after the first that lie outside the span it names are zero): a row that breaks it stops
+    the copying, and the code is ``INFLATE_STOPPED`` for an otherwise valid stream."""
     cdef _rows_out out
     cdef int code, stop = 0
     if stride <= 0 or rows < 0:

@@ -278,7 +278,7 @@ def read_official_list(file: File) -> tuple[dict[str, tuple[int, float]], int, i
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline that ends the last line (or an empty file)
-    folder = PurePosixPath(file.member).parent
+    folder = PurePosixPath(file.member).parent.as_posix()
     found: dict[str, tuple[int, float]] = {}
     duplicates = skipped = 0
     for n, line in enumerate(lines, 1):
@@ -299,7 +299,7 @@ def read_official_list(file: File) -> tuple[dict[str, tuple[int, float]], int, i
         if not math.isfinite(score):
             raise FileFormatError(f"{where}: confidence {fields[2]} is not a finite number")
         name = fields[0]
-        member = posixpath.normpath((folder / name).as_posix())
+        member = posixpath.normpath(posixpath.join(folder, name))
         if name.startswith("/") or member == ".." or member.startswith("../"):
             raise FileFormatError(f"{where}: mask {name} is not a path inside the prediction "
                                   f"folder")

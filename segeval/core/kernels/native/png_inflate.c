@@ -172,7 +172,7 @@ uint32_t segpng_adler32(uint32_t adler, const uint8_t *p, size_t n)
 }
 
 /* k zero bytes after the state adler */
-static uint32_t adler_zeros(uint32_t adler, uint64_t k)
+static inline uint32_t adler_zeros(uint32_t adler, uint64_t k)
 {
     uint64_t a = adler & 0xFFFFu, b = adler >> 16;
     b = (b + (k % ADLER_MOD) * a) % ADLER_MOD;
@@ -311,7 +311,10 @@ typedef struct {
     uint8_t *win;
     size_t pos, row_start, stride, slide_at, y;
     size_t row_abs;    /* the output position of win[row_start] */
-    size_t dirty_end;  /* every byte produced from this output position on is zero */
+    /* the bytes produced at or after row_abs that may not be zero lie in
+     * [dirty_lo, dirty_end) (none if dirty_lo >= dirty_end); every byte from dirty_end on is
+     * zero */
+    size_t dirty_lo, dirty_end;
     size_t clean_from; /* win[clean_from:] holds zeros (whatever they stand for) */
     uint32_t adler;
     segpng_row_fn row_fn;
@@ -330,6 +333,14 @@ static inline void put_zeros(sink_t *o, size_t pos, size_t n)
     }
 }
 
+/* Output bytes [p, q) (positions in the output) may not be zero. */
+static inline void mark_dirty(sink_t *o, size_t p, size_t q)
+{
+    if (o->dirty_lo >= o->dirty_end)
+        o->dirty_lo = p; /* (p is never below the start of the row being made) */
+    o->dirty_end = q;
+}
+
 /* Other bytes were written up to win[end] (exclusive). */
 static inline void put_bytes(sink_t *o, size_t end)
 {
@@ -343,22 +354,33 @@ static void flush(sink_t *o)
 {
     while (o->pos - o->row_start >= o->stride) {
         const uint8_t *row = o->win + o->row_start;
-        int zero = o->dirty_end <= o->row_abs + 1; /* row[1:] all zero */
+        size_t r0 = o->row_abs, r1 = r0 + o->stride;
+        size_t lo = o->dirty_lo > r0 ? o->dirty_lo : r0, hi = o->dirty_end < r1 ? o->dirty_end
+                                                                                  : r1;
+        if (lo >= hi) /* the whole row is zero */
+            lo = hi = r1;
         if (o->row_fn != NULL) {
-            int r = o->row_fn(o->ctx, o->y, row, zero);
+            /* the possibly non-zero bytes of row[1:], as indices of row + 1 */
+            size_t blo = lo > r0 + 1 ? lo - r0 - 1 : 0, bhi = hi > r0 + 1 ? hi - r0 - 1 : 0;
+            int r = o->row_fn(o->ctx, o->y, row, blo, bhi > blo ? bhi : blo);
             if (r < 0) {
                 *o->stop_status = r;
                 o->row_fn = NULL; /* stopped: the rest of the stream is only checked */
-            } else if (r == 1) {
-                zero = 1;
             }
         }
-        if (zero > 0)
-            o->adler = adler_zeros(segpng_adler32(o->adler, row, 1), o->stride - 1);
-        else
-            o->adler = segpng_adler32(o->adler, row, o->stride);
+        /* the Adler-32: zeros, the bytes that may not be zero, zeros */
+        if (lo > r0)
+            o->adler = adler_zeros(o->adler, lo - r0);
+        if (hi > lo)
+            o->adler = segpng_adler32(o->adler, row + (lo - r0), hi - lo);
+        if (r1 > hi)
+            o->adler = adler_zeros(o->adler, r1 - hi);
         o->row_start += o->stride;
-        o->row_abs += o->stride;
+        o->row_abs = r1;
+        if (o->dirty_end <= r1)
+            o->dirty_lo = o->dirty_end; /* no dirt left */
+        else if (o->dirty_lo < r1)
+            o->dirty_lo = r1;
         o->y++;
     }
     if (o->pos >= o->slide_at) {
@@ -413,7 +435,7 @@ int segpng_inflate_rows(const uint8_t *src, size_t len, size_t stride, size_t ro
     cd->fixed_built = 0;
     win = (uint8_t *)(cd + 1);
     o.win = win;
-    o.pos = o.row_start = o.y = o.row_abs = o.dirty_end = 0;
+    o.pos = o.row_start = o.y = o.row_abs = o.dirty_lo = o.dirty_end = 0;
     /* what malloc gives is not known to be zero: the bytes past slide_at are zeroed, so that
      * the first zeros written up to there make the whole window known zero */
     memset(win + o.slide_at, 0, cap - o.slide_at);
@@ -458,7 +480,7 @@ int segpng_inflate_rows(const uint8_t *src, size_t len, size_t stride, size_t ro
                     k = cap - pos;
                 memcpy(win + pos, s.in, k);
                 put_bytes(&o, pos + k);
-                o.dirty_end = out + k; /* (not looked at: stored blocks are rare) */
+                mark_dirty(&o, out, out + k); /* (not looked at: stored blocks are rare) */
                 s.in += k;
                 n -= k;
                 pos += k;
@@ -564,7 +586,7 @@ int segpng_inflate_rows(const uint8_t *src, size_t len, size_t stride, size_t ro
                 if (sym != 0) {
                     win[pos] = (uint8_t)sym;
                     put_bytes(&o, pos + 1);
-                    o.dirty_end = out;
+                    mark_dirty(&o, out - 1, out);
                 } else {
                     put_zeros(&o, pos, 1);
                 }
@@ -614,7 +636,7 @@ int segpng_inflate_rows(const uint8_t *src, size_t len, size_t stride, size_t ro
                     } else {
                         copy_match(win + pos, d, length);
                         put_bytes(&o, pos + length + OVERSHOOT);
-                        o.dirty_end = out + length;
+                        mark_dirty(&o, out, out + length);
                     }
                     pos += length;
                     out += length;

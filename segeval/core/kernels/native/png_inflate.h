@@ -61,14 +61,12 @@ extern "C" {
 #define SEGPNG_INFLATE_NO_MEMORY (-16)
 #define SEGPNG_INFLATE_BAD_ARGUMENT (-17) /* src == NULL with len > 0, stride 0, or overflow */
 
-/* Called for row y (0, 1, ...) with its `stride` bytes; zero != 0 says that the bytes
- * row[1:stride) are all zero (the inflater knows it without looking: no byte after the last
- * non-zero literal or copy of a non-zero byte). Returns:
- *   0  go on;
- *   1  go on, and the bytes row[1:stride) are all zero (the caller checked them: the Adler-32
- *      of the row is then updated without reading them);
- *  <0  stop calling: the value is kept and returned through *stop_status. */
-typedef int (*segpng_row_fn)(void *ctx, size_t y, const uint8_t *row, int zero);
+/* Called for row y (0, 1, ...) with its `stride` bytes. The bytes x = row + 1 (the filtered
+ * bytes of a PNG row) outside x[lo:hi) are zero: the inflater knows it without looking (they
+ * come after the last byte it wrote that may not be zero, or before the first such byte of
+ * the row); lo == hi when they are all zero. Returns 0 to go on; a negative value stops the
+ * calls: it is kept and returned through *stop_status. */
+typedef int (*segpng_row_fn)(void *ctx, size_t y, const uint8_t *row, size_t lo, size_t hi);
 
 /* Inflate the zlib stream src[0:len) as rows rows of stride bytes, calling row_fn (which may
  * be NULL: the stream is only checked) for each. Returns SEGPNG_INFLATE_OK, a refusal above

@@ -190,34 +190,38 @@ typedef struct {
     int64_t *counts;
     size_t counts_len;
     uint8_t *prev, *cur; /* two row buffers of w bytes: the row above, the row being made */
-    int prev_zero;       /* the row above is all zero */
-    size_t plo, phi;     /* else its non-zero bytes lie in [plo, phi) */
+    int prev_row;        /* prev holds the row above (else the row above is all zero) */
+    size_t plo, phi;     /* prev holds zeros outside [plo, phi) (the row's non-zero span) */
+    size_t clo, chi;     /* cur holds zeros outside [clo, chi) (from an earlier row) */
     int status;          /* SEGPNG_OK, or why the pass stopped */
     size_t bad_row;
     int64_t top, bottom, left, right;
 } mask_state;
 
 /* One row y of the mask pass, for ids of 1 (wide == 0) or 2 bytes; called with a constant
- * wide, so that the compiler gives each a loop of its own. zero != 0: the caller knows that
- * the filtered bytes x = row[1:w + 1) are all zero. Returns 1 for a row whose filtered bytes
- * are all zero under an all-zero row (only checked, or known), 0 for another row, -1 when the
- * pass stops (m->status: SEGPNG_BAD_FILTER with m->bad_row, or SEGPNG_BAD_INDEX).
+ * wide, so that the compiler gives each a loop of its own. The filtered bytes x = row + 1 are
+ * zero outside x[xlo:xhi) (the caller may know it; else 0, w). Returns 0, or -1 when the pass
+ * stops (m->status: SEGPNG_BAD_FILTER with m->bad_row, or SEGPNG_BAD_INDEX).
  *
  * A mask row is mostly zeros, so only the span where the row can differ from zero is
- * un-filtered: the hull [hlo, hhi) of the non-zero bytes of x and of the row above (whose
- * non-zero span the previous call kept). Left of it every filter gives 0 from a = b = c = 0,
- * so the row function starts there as at a row start; right of it x = b = 0, where None and
- * Up give 0, Sub repeats the last byte, Paeth too once c = 0 (one byte on), and Average
- * halves it (0 after eight bytes). The rest of the row is set with memset. */
-static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide, int zero)
+ * un-filtered: the hull [hlo, hhi) of the non-zero bytes of x and of the row above. Left of it
+ * every filter gives 0 from a = b = c = 0, so the row function starts there as at a row start;
+ * right of it x = b = 0, where None and Up give 0, Sub repeats the last byte, Paeth too once
+ * c = 0 (one byte on), and Average halves it (0 after eight bytes). The row buffers are known
+ * zero outside the spans they hold, so only those are cleared. A row of zeros under a row of
+ * zeros is zero whatever its filter: only its filter type is looked at. In the span of
+ * non-zero mask pixels, the region is looked up again only where the ground-truth id
+ * changes. */
+static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide, size_t xlo,
+                           size_t xhi)
 {
     const size_t w = m->w, base = y * w, index_len = m->index_len, counts_len = m->counts_len;
     const int32_t *index = m->index;
     const uint8_t *ids8 = (const uint8_t *)m->ids;
     const uint16_t *ids16 = (const uint16_t *)m->ids;
     int64_t *counts = m->counts;
-    const uint8_t *x = row + 1, *prev = m->prev_zero ? NULL : m->prev;
-    size_t lo, hi, i, run = 0, flo, fhi, hlo, hhi, ext;
+    const uint8_t *x = row + 1, *prev = m->prev_row ? m->prev : NULL;
+    size_t lo, hi, i, run = 0, flo, fhi, hlo, hhi, ext, v, last_v = SIZE_MAX;
     unsigned ft = row[0], fill = 0;
     int64_t region = -1;
     uint8_t *swap, *cur = m->cur;
@@ -226,11 +230,14 @@ static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide
         m->status = SEGPNG_BAD_FILTER;
         return -1;
     }
-    flo = zero ? w : first_nonzero(x, w);
-    fhi = flo == w ? 0 : last_nonzero(x, w) + 1;
+    /* the non-zero bytes of x: [flo, fhi) */
+    flo = xlo >= xhi ? w : xlo + first_nonzero(x + xlo, xhi - xlo);
+    if (flo == xhi)
+        flo = w;
+    fhi = flo == w ? 0 : last_nonzero(x, xhi) + 1;
     if (prev == NULL) {
         if (flo == w)
-            return 1; /* zero under zero: zero whatever the filter */
+            return 0; /* zero under zero: zero whatever the filter */
         hlo = flo;
         hhi = fhi;
     } else {
@@ -240,22 +247,33 @@ static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide
     ext = hhi + (ft == 3 ? 8 : ft == 4 ? 1 : 0);
     if (ext > w)
         ext = w;
-    memset(cur, 0, hlo);
+    /* cur: zeros left of hlo and right of ext where it held other bytes, the row in between */
+    if (m->clo < hlo)
+        memset(cur + m->clo, 0, (m->chi < hlo ? m->chi : hlo) - m->clo);
     segpng_row_u8(ft, x + hlo, prev != NULL ? prev + hlo : NULL, cur + hlo, ext - hlo);
     if (ft == 1 || ft == 4)
         fill = cur[ext - 1];
-    memset(cur + ext, (int)fill, w - ext);
+    if (fill != 0)
+        memset(cur + ext, (int)fill, w - ext);
+    else if (m->chi > ext)
+        memset(cur + (m->clo > ext ? m->clo : ext), 0,
+               m->chi - (m->clo > ext ? m->clo : ext));
     /* the non-zero span [lo, hi] of the row */
     lo = hlo + first_nonzero(cur + hlo, ext - hlo);
-    if (lo == ext && fill == 0) {
-        m->prev_zero = 1;
+    if (lo == ext && fill == 0) { /* an all-zero row: cur holds zeros, prev is not needed */
+        m->clo = m->chi = 0;
+        m->prev_row = 0;
         return 0;
     }
     hi = fill != 0 ? w - 1 : last_nonzero(cur, ext);
     for (i = lo; i <= hi; i++) {
         if (cur[i] != 0) {
-            size_t v = wide ? ids16[base + i] : ids8[base + i];
             int64_t r;
+            v = wide ? ids16[base + i] : ids8[base + i];
+            if (v == last_v) { /* the same ground-truth id: the same region */
+                run++;
+                continue;
+            }
             if (v >= index_len) {
                 m->status = SEGPNG_BAD_INDEX;
                 break;
@@ -265,6 +283,7 @@ static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide
                 m->status = SEGPNG_BAD_INDEX;
                 break;
             }
+            last_v = v;
             if (r == region) {
                 run++;
             } else { /* a run of pixels on one region, added at its end */
@@ -286,9 +305,13 @@ static inline int mask_row(mask_state *m, const uint8_t *row, size_t y, int wide
         m->left = (int64_t)lo;
     if ((int64_t)hi + 1 > m->right)
         m->right = (int64_t)hi + 1;
-    m->prev_zero = 0;
+    /* cur becomes the row above (zero outside [lo, hi]); prev, with what it holds, the buffer
+     * to write next */
+    m->clo = m->plo;
+    m->chi = m->phi;
     m->plo = lo;
     m->phi = hi + 1;
+    m->prev_row = 1;
     swap = m->prev;
     m->prev = cur;
     m->cur = swap;
@@ -312,8 +335,9 @@ static int mask_setup(mask_state *m, size_t h, size_t w, const void *ids, size_t
     m->counts = counts;
     m->counts_len = counts_len;
     m->prev = m->cur = NULL;
-    m->prev_zero = 1;
-    m->plo = m->phi = 0;
+    m->prev_row = 0;
+    m->plo = m->clo = 0; /* (malloc's bytes: not known to be zero) */
+    m->phi = m->chi = w;
     m->status = SEGPNG_OK;
     m->bad_row = 0;
     m->top = -1;
@@ -372,7 +396,7 @@ static inline int mask_overlaps(const uint8_t *raw, size_t raw_len, size_t h, si
         return status;
     }
     for (y = 0; y < h; y++)
-        if (mask_row(&m, raw + y * stride, y, wide, 0) < 0)
+        if (mask_row(&m, raw + y * stride, y, wide, 0, w) < 0)
             break;
     mask_free(&m);
     if (m.status == SEGPNG_OK)
@@ -402,14 +426,14 @@ int segpng_mask_overlaps_u16(const uint8_t *raw, size_t raw_len, size_t h, size_
 
 /* --------------------------------------------------------------- instance masks, streamed */
 
-static int mask_row_u8(void *ctx, size_t y, const uint8_t *row, int zero)
+static int mask_row_u8(void *ctx, size_t y, const uint8_t *row, size_t lo, size_t hi)
 {
-    return mask_row((mask_state *)ctx, row, y, 0, zero);
+    return mask_row((mask_state *)ctx, row, y, 0, lo, hi);
 }
 
-static int mask_row_u16(void *ctx, size_t y, const uint8_t *row, int zero)
+static int mask_row_u16(void *ctx, size_t y, const uint8_t *row, size_t lo, size_t hi)
 {
-    return mask_row((mask_state *)ctx, row, y, 1, zero);
+    return mask_row((mask_state *)ctx, row, y, 1, lo, hi);
 }
 
 /* The mask pass over the rows of a zlib stream (segpng_inflate_rows). */

@@ -13,10 +13,11 @@
 # ZLIB=1 adds -DSEGPNG_FUZZ_ZLIB -lz: the streaming inflater is then checked against zlib's
 # inflate on every stream (needs zlib.h and libz).
 #
-# OUT defaults to fuzz/build/ (git-ignored).
+# OUT defaults to fuzz/build/ (git-ignored); NATIVE (the kernel sources) to
+# segeval/core/kernels/native/.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-NATIVE="$HERE/../segeval/core/kernels/native"
+NATIVE=${NATIVE:-"$HERE/../segeval/core/kernels/native"}
 OUT=${OUT:-"$HERE/build"}
 SOURCES="$NATIVE/png_filters.c $NATIVE/png_passes.c $NATIVE/png_chunks.c $NATIVE/png_inflate.c"
 FLAGS="-std=c99 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-function -I$NATIVE"

@@ -28,7 +28,8 @@
  *               from the payload and deflated here (fixed codes and stored blocks), 3 the same
  *               image deflated by zlib (level, strategy and window from bytes 6 and 8) where
  *               built with -DSEGPNG_FUZZ_ZLIB (else as 2); bit 5: one bit of that stream
- *               flipped (its position from bytes 5-6); with bit 2 of byte 0 (huge) the image
+ *               flipped (its position from bytes 5-6); bit 6: in mode 2, a match from before
+ *               the start of the output (refused); with bit 2 of byte 0 (huge) the image
  *               has up to 368 rows of up to 1500 bytes (the window slides)
  *   bytes 10-   the payload: image bytes (used cyclically), ids, index values, chunks
  *
@@ -534,13 +535,17 @@ static void fixed_match(bitw *b, unsigned len, unsigned dist)
 }
 
 /* img[0:n) as a zlib stream into *out (malloc'ed; its length returned): blocks of fixed codes
- * (matches of the byte before and of the row above, greedy) and stored blocks, cut where the
- * payload says. */
+ * (matches of the byte before, of the row above and of about 32 KiB back, greedy) and stored
+ * blocks, cut where the payload says. With bit 6 of byte 9, a match of 3 bytes from before
+ * the start of the output replaces 3 bytes (if a fixed block reaches the place the payload
+ * names): *reached says whether it was written. */
 static size_t deflate_here(const input *in, const uint8_t *img, size_t n, size_t stride,
-                           uint8_t **out)
+                           uint8_t **out, int *reached)
 {
     bitw b;
-    size_t i = 0, k = 0, j;
+    size_t i = 0, k = 0, j, far = 32768 - byte_at(in, 8) % 64;
+    /* with bit 6 of byte 9: one match reaches before the start of the output, at bad */
+    size_t bad = byte_at(in, 9) & 64 ? (byte_at(in, 5) | byte_at(in, 6) << 8) % (n + 1) : n;
     uint32_t a = 1, s2 = 0;
     const uint8_t *p = in->data + (in->size > 10 ? 10 : in->size);
     size_t m = in->size > 10 ? in->size - 10 : 0;
@@ -571,14 +576,24 @@ static size_t deflate_here(const input *in, const uint8_t *img, size_t n, size_t
         bw_put(&b, stop == n, 1);
         bw_put(&b, 1, 2);
         while (i < stop) {
-            size_t run = 0, up = 0;
+            size_t run = 0, up = 0, back = 0;
             if (i >= 1)
                 while (run < 258 && i + run < stop && img[i + run] == img[i - 1])
                     run++;
             if (i >= stride && stride <= 32768)
                 while (up < 258 && i + up < stop && img[i + up] == img[i + up - stride])
                     up++;
-            if (run >= 3 && run >= up) {
+            if (i >= far) /* as far back as deflate reaches: across slides of the window */
+                while (back < 258 && i + back < stop && img[i + back] == img[i + back - far])
+                    back++;
+            if (i == bad && stop - i >= 3 && i + 3 <= 32768) {
+                fixed_match(&b, 3, (unsigned)(i + 1 + byte_at(in, 7) % 3));
+                i += 3;
+                *reached = 1;
+            } else if (back >= 3 && back >= run && back >= up) {
+                fixed_match(&b, (unsigned)back, (unsigned)far);
+                i += back;
+            } else if (run >= 3 && run >= up) {
                 fixed_match(&b, (unsigned)run, 1);
                 i += run;
             } else if (up >= 3) {
@@ -662,6 +677,54 @@ static uint8_t *png_file(const uint8_t *stream, size_t len, size_t h, size_t w, 
     return f;
 }
 
+/* The mask pass's result on the inflated rows raw (h x w) against the reference decoder of
+ * this file: its status, counts (unless a bad index stopped it within a run), box, bad row. */
+static void ref_mask_check(const uint8_t *raw, size_t h, size_t w, int wide, const uint8_t *idb,
+                           const int32_t *index, size_t index_len, size_t counts_len,
+                           int status, const int64_t *counts, const int64_t *box, size_t bad)
+{
+    uint8_t *img = malloc(h * w != 0 ? h * w : 1);
+    int64_t ref[16] = {0}, top = -1, bottom = 0, left = (int64_t)w, right = 0;
+    size_t done, y, j;
+    int want = SEGPNG_OK;
+    CHECK(img != NULL);
+    done = ref_unfilter(raw, h, w, 1, img);
+    for (y = 0; y < h && want == SEGPNG_OK; y++) {
+        if (y == done) {
+            want = SEGPNG_BAD_FILTER;
+            break;
+        }
+        for (j = 0; j < w; j++) {
+            size_t p = y * w + j, v;
+            int32_t r;
+            if (img[p] == 0)
+                continue;
+            v = wide ? ((const uint16_t *)(const void *)idb)[p] : idb[p];
+            if (v >= index_len || (r = index[v]) < 0 || (size_t)r >= counts_len) {
+                want = SEGPNG_BAD_INDEX;
+                break;
+            }
+            ref[r]++;
+            if (top < 0)
+                top = (int64_t)y;
+            bottom = (int64_t)y + 1;
+            if ((int64_t)j < left)
+                left = (int64_t)j;
+            if ((int64_t)j + 1 > right)
+                right = (int64_t)j + 1;
+        }
+    }
+    CHECK(status == want);
+    if (want == SEGPNG_BAD_FILTER)
+        CHECK(bad == done);
+    if (want != SEGPNG_BAD_INDEX)
+        for (j = 0; j < counts_len; j++)
+            CHECK(counts[j] == ref[j]);
+    if (want == SEGPNG_OK)
+        CHECK(box[0] == top && box[1] == bottom && box[2] == left && box[3] == right);
+    free(img);
+}
+
 static void fuzz_inflate(const input *in)
 {
     unsigned flags = byte_at(in, 0), mode = (byte_at(in, 9) >> 3) & 3;
@@ -679,6 +742,7 @@ static void fuzz_inflate(const input *in)
             box3[4];
     rows_seen seen;
     int zlib_ok = -1; /* -1: no reference; else whether zlib accepts */
+    int before_start = 0; /* a match before the start of the output was written */
     if (huge)
         h *= 16;
     total = h * stride;
@@ -697,10 +761,22 @@ static void fuzz_inflate(const input *in)
             memcpy(stream + 2, p, m);
         len = m + 2;
     } else { /* a sparse mask image: rows of zeros, runs and bytes from the payload */
+        size_t c0 = (byte_at(in, 8) * 7u) % (w + 1);
         img = payload_bytes(in, 5, total, stride, flags & 128);
-        for (i = 0; i < total; i++)
-            if (i % stride != 0 && img[i] % 8 != 0)
-                img[i] = (i / stride) % 3 == 1 && (i % stride) % 17 < 9 ? 255 : 0;
+        for (i = 0; i < total; i++) { /* a band of 255 in two rows of three (of a length */
+            size_t c = i % stride, y = i / stride;  /* that changes), else zeros, and bytes */
+            size_t c1 = c0 + (w - c0) * (1 + y % 4) / 5;  /* of the payload at its start */
+            if (c == 0 && y % 3 == 0 && !(flags & 128))
+                img[i] = 0; /* the rows between the bands: None */
+            else if (c != 0 && (c + 4 < c0 || c >= c0 + 4 || img[i] % 4 != 0))
+                img[i] = y % 3 != 0 && c > c0 && c <= c1 ? 255 : 0;
+        }
+        for (i = 40000; i < total; i++) /* some bytes repeat what was 32 KiB back */
+            if ((i / 4096) % 3 == 0) {
+                img[i] = img[i - 32768 + byte_at(in, 8) % 64];
+                if (i % stride == 0 && !(flags & 128))
+                    img[i] %= 5; /* (filter types stay valid) */
+            }
 #ifdef SEGPNG_FUZZ_ZLIB
         if (mode == 3) {
             z_stream z;
@@ -723,7 +799,7 @@ static void fuzz_inflate(const input *in)
         }
 #endif
         if (stream == NULL)
-            len = deflate_here(in, img, total, stride, &stream);
+            len = deflate_here(in, img, total, stride, &stream, &before_start);
     }
     if ((byte_at(in, 9) & 32) && len) { /* one bit flipped */
         size_t at = (byte_at(in, 5) | byte_at(in, 6) << 8) % len;
@@ -764,8 +840,12 @@ static void fuzz_inflate(const input *in)
     }
 #endif
     if (img != NULL && !(byte_at(in, 9) & 32)) { /* an image deflated as it is */
-        CHECK(status == SEGPNG_INFLATE_OK);
-        CHECK(total == 0 || memcmp(got, img, total) == 0);
+        if (before_start) {
+            CHECK(status == SEGPNG_INFLATE_BAD_DATA);
+        } else {
+            CHECK(status == SEGPNG_INFLATE_OK);
+            CHECK(total == 0 || memcmp(got, img, total) == 0);
+        }
     }
     (void)zlib_ok;
     /* the streamed mask pass against the whole pass over the rows the inflater gave */
@@ -797,6 +877,8 @@ static void fuzz_inflate(const input *in)
             CHECK(bad == bad2);
         if (whole != SEGPNG_BAD_INDEX) /* (a bad index stops the passes within a run) */
             CHECK(memcmp(c1, c2, sizeof c1) == 0);
+        ref_mask_check(got, h, w, wide, idb, index, index_len, counts_len, status, c1, box1,
+                       bad);
     } else {
         CHECK(status == SEGPNG_BAD_STREAM && why == inflated);
     }

@@ -146,7 +146,8 @@ def seeds() -> dict[str, bytes]:
     out["walk_fix_crc"] = header(0, 3, 3, walk=3) + bytes(broken)
     out["walk_animated"] = header(0, 3, 3, walk=1) + good[:25] + chunk(
         b"acTL", struct.pack(">II", 1, 0)) + good[25:]
-    # the streaming inflater (walk byte: 4 | stream mode << 3 | 32 for a flipped bit): zlib
+    # the streaming inflater (walk byte: 4 | stream mode << 3 | 32 for a flipped bit | 64 for
+    # a distance before the start): zlib
     # streams of mask rows (fixed and dynamic codes, stored blocks, a small window), a raw
     # deflate body after the target's zlib header, and images the target deflates itself
     h, w = 10, 24
@@ -169,6 +170,8 @@ def seeds() -> dict[str, bytes]:
                                                walk=4 | 16 | 32) + payload
     out["inflate_image_zlib"] = header(64, 20, 150, index_len=40, counts=5, seed=61,
                                        walk=4 | 24) + payload
+    out["inflate_before_start"] = header(0, 20, 150, delta=40, index_len=40, counts=5,
+                                         walk=4 | 16 | 64) + payload
     # with the huge flag: 320 rows of 1401 bytes, 448 KB (the window slides)
     out["inflate_image_huge"] = header(4, 20, 1400, index_len=40, counts=5, walk=4 | 16) + payload
     return out

@@ -470,11 +470,7 @@ def read_image_official(task: _Task, image: _Image) -> tuple[APStats, None]:
     regions = ground_truth_regions(ids)
     pred_class: list[int] = []
     pred_score: list[float] = []
-    pred_pixels: list[int] = []
-    pred_void: list[int] = []
-    pair_pred: list[np.ndarray] = []
-    pair_gt: list[np.ndarray] = []
-    pair_pixels: list[np.ndarray] = []
+    rows: list[np.ndarray] = []  # each non-empty mask's counts (see mask_counts)
     duplicates = skipped = empty = 0
     if image.pred is None:
         if task.missing != "zero":
@@ -482,31 +478,28 @@ def read_image_official(task: _Task, image: _Image) -> tuple[APStats, None]:
         found: dict[str, tuple[int, float]] = {}
     else:
         found, duplicates, skipped = read_official_list(image.pred)
+    size = 2 + regions.value.size
     for member, (label, score) in found.items():
         mask_file = File(image.pred.tree, member)  # type: ignore[union-attr]
-        counts = mask_counts(mask_file, task.decoder, ids, regions.index,
-                             2 + regions.value.size, image.name)
+        counts = mask_counts(mask_file, task.decoder, ids, regions.index, size, image.name)
         if counts is None:
             empty += 1  # the official script skips an empty mask
             continue
-        k = _CLASS_INDEX[label]
-        i = len(pred_class)
-        pred_class.append(k)
+        pred_class.append(_CLASS_INDEX[label])
         pred_score.append(score)
-        pred_pixels.append(int(counts.sum()))
-        pred_void.append(int(counts[1]))
-        touched = np.flatnonzero(counts[2:])
-        touched = touched[regions.cls[touched] == k]
-        pair_pred.append(np.full(touched.size, i, np.int64))
-        pair_gt.append(touched)
-        pair_pixels.append(counts[2 + touched])
+        rows.append(counts)
+    # the table of every mask's counts (masks x (other, void, regions...)); the pairs are its
+    # non-zero region entries of the mask's class, by mask and then by region
+    table = np.stack(rows) if rows else np.zeros((0, size), np.int64)
+    inter = table[:, 2:]
+    pair_pred, pair_gt = np.nonzero(inter)
+    same = regions.cls[pair_gt] == np.asarray(pred_class, np.int64)[pair_pred]
+    pair_pred, pair_gt = pair_pred[same], pair_gt[same]
     stats = image_stats(
         len(CLASSES), gt_class=regions.cls, gt_pixels=regions.pixels, gt_group=regions.group,
-        pred_class=pred_class, pred_score=pred_score, pred_pixels=pred_pixels,
-        pred_void=pred_void,
-        pair_pred=np.concatenate(pair_pred) if pair_pred else [],
-        pair_gt=np.concatenate(pair_gt) if pair_gt else [],
-        pair_pixels=np.concatenate(pair_pixels) if pair_pixels else [])
+        pred_class=pred_class, pred_score=pred_score, pred_pixels=table.sum(axis=1),
+        pred_void=table[:, 1], pair_pred=pair_pred, pair_gt=pair_gt,
+        pair_pixels=inter[pair_pred, pair_gt])
     stats.duplicates, stats.skipped, stats.empty = duplicates, skipped, empty
     return stats, None
 

@@ -71,7 +71,9 @@ def inflate(stream: bytes, size: int, stride: int | None = None) -> tuple[int, b
 
 
 def data_of(kind: str, n: int, rng: np.random.Generator) -> bytes:
-    """``n`` bytes of one kind: random, sparse (a mask's rows), runs, a short period."""
+    """``n`` bytes of one kind: random, sparse (a mask's rows), runs, a short period, or a far
+    one (random blocks of 30,000 bytes repeated: copies from 30,000 bytes back, across the
+    slides of the inflater's window)."""
     if kind == "random":
         return rng.integers(0, 256, n, dtype=np.uint8).tobytes()
     if kind == "sparse":
@@ -81,6 +83,8 @@ def data_of(kind: str, n: int, rng: np.random.Generator) -> bytes:
     if kind == "runs":
         return np.repeat(rng.integers(0, 4, n // 50 + 1, dtype=np.uint8),
                          rng.integers(1, 400, n // 50 + 1))[:n].tobytes().ljust(n, b"\0")
+    if kind == "far":
+        return (rng.integers(0, 256, 30_000, dtype=np.uint8).tobytes() * (n // 30_000 + 1))[:n]
     return (bytes(range(7)) * (n // 7 + 1))[:n]
 
 
@@ -96,7 +100,8 @@ def divisor(n: int, rng: np.random.Generator) -> int:
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(0, 200_000), kind=st.sampled_from(["random", "sparse", "runs", "period"]),
+@given(n=st.integers(0, 400_000),
+       kind=st.sampled_from(["random", "sparse", "runs", "period", "far"]),
        level=st.integers(0, 9), strategy=st.sampled_from(STRATEGIES), wbits=st.integers(9, 15),
        mem=st.integers(1, 9), pieces=st.integers(1, 6),
        flush=st.sampled_from([zlib.Z_SYNC_FLUSH, zlib.Z_FULL_FLUSH, zlib.Z_BLOCK]),
@@ -130,6 +135,19 @@ def test_the_row_function_sees_each_row_once_in_order_and_zero_rows_known() -> N
         bad = bytearray(stream)
         bad[-1] ^= 1
         assert inflate(bytes(bad), len(data), w + 1)[0] == _png.INFLATE_BAD_ADLER
+
+
+@pytest.mark.parametrize("period", [1000, 20_000, 32_000, 32_506])
+def test_copies_from_far_back_across_the_window_slides(period: int) -> None:
+    """A random block repeated every ``period`` bytes, 1.2 MB in all: zlib copies it from
+    ``period`` bytes back (32,506 is the farthest zlib's encoder goes), after the window has
+    slid several times."""
+    rng = np.random.default_rng(period)
+    block = rng.integers(0, 256, period, dtype=np.uint8).tobytes()
+    data = (block * (1_200_000 // period + 1))[:1_200_000]
+    for level in (1, 6, 9):
+        stream = zlib.compress(data, level)
+        assert inflate(stream, len(data), 3000) == (_png.INFLATE_OK, data)
 
 
 @settings(max_examples=300, deadline=None)
@@ -191,12 +209,14 @@ class Bits:
     def raw(self, data: bytes) -> Bits:
         self.align()
         for byte in data:
-            self.put(byte, 8)
+            self.bits += _BYTE_BITS[byte]
         return self
 
     def tobytes(self) -> bytes:
-        bits = self.bits + [0] * (-len(self.bits) % 8)
-        return bytes(sum(bits[i + j] << j for j in range(8)) for i in range(0, len(bits), 8))
+        return np.packbits(np.array(self.bits, np.uint8), bitorder="little").tobytes()
+
+
+_BYTE_BITS = [[(v >> i) & 1 for i in range(8)] for v in range(256)]
 
 
 def canonical(lengths: list[int]) -> dict[int, tuple[int, int]]:
@@ -381,14 +401,17 @@ def crafted() -> dict[str, tuple[bytes, bytes]]:
         symbols(b, FIXED_LIT, FIXED_DIST, [97, 98, 99, (5, d), "end"])
         want = (b"abc" * 3)[:8] if d == 3 else b"abc"
         out[name] = (zlib_stream(b.tobytes(), want), want)
-    # a distance of 32768 after 32768 bytes (the farthest there is), then one of 32768 + 1
-    # is not possible: the codes stop at 32768
-    b = Bits().put(0, 1).put(0, 2).raw(struct.pack("<HH", 32768, 0xFFFF - 32768))
-    first = bytes(range(256)) * 128
-    b.raw(first).put(1, 1).put(1, 2)
+    # a distance of 32768 (the farthest there is) after 299,742 bytes of stored blocks (read in
+    # rows of 1000 bytes, the inflater's window has slid by then)
+    first = np.random.default_rng(7).integers(0, 256, 299_742, dtype=np.uint8).tobytes()
+    b = Bits()
+    for i in range(0, len(first), 60_000):
+        part = first[i:i + 60_000]
+        b.put(0, 1).put(0, 2).raw(struct.pack("<HH", len(part), 0xFFFF - len(part)) + part)
+    b.put(1, 1).put(1, 2)
     symbols(b, FIXED_LIT, FIXED_DIST, [(258, 32768), "end"])
-    out["a distance of 32 KiB"] = (zlib_stream(b.tobytes(), first + first[:258]),
-                                   first + first[:258])
+    want = first + first[-32768:][:258]
+    out["a distance of 32 KiB"] = (zlib_stream(b.tobytes(), want), want)
     # stored blocks: empty ones, lengths that do not match
     b = Bits().put(0, 1).put(0, 2).raw(struct.pack("<HH", 0, 0xFFFF))
     b.put(1, 1).put(0, 2).raw(struct.pack("<HH", 3, 0xFFFC) + b"xyz")
@@ -422,14 +445,17 @@ def test_streams_built_from_the_rfc_are_taken_as_zlib_takes_them(name: str) -> N
     stream, data = CRAFTED[name]
     want = zlib_inflate(stream, len(data))
     assert (want is not None) == (name in VALID)  # the stream says what it was made to say
-    code, out = inflate(stream, len(data))
+    stride = 1000 if len(data) % 1000 == 0 and data else None
+    code, out = inflate(stream, len(data), stride)
     if want is None:
         assert code != _png.INFLATE_OK
     else:
         assert code == _png.INFLATE_OK and out == want
-    # every prefix is a truncated stream (refused by both)
-    for cut in range(len(stream) - 4):
-        assert inflate(stream[:cut], len(data))[0] != _png.INFLATE_OK
+    # every prefix is a truncated stream (refused by both; of a long one, 300 of them)
+    step = max(1, len(stream) // 300)
+    for cut in [*range(0, len(stream) - 4, step), *range(max(0, len(stream) - 40),
+                                                          len(stream) - 4)]:
+        assert inflate(stream[:cut], len(data), stride)[0] != _png.INFLATE_OK
 
 
 def test_truncation_and_refusal_codes() -> None:

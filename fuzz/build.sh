@@ -10,27 +10,35 @@
 #             $OUT/fuzz_png_libfuzzer [libFuzzer options] CORPUS_DIR...
 # corpus      rewrite the seed corpus fuzz/corpus/ (python3 fuzz/make_corpus.py)
 #
+# ZLIB=1 adds -DSEGPNG_FUZZ_ZLIB -lz: the streaming inflater is then checked against zlib's
+# inflate on every stream (needs zlib.h and libz).
+#
 # OUT defaults to fuzz/build/ (git-ignored); NATIVE (the kernel sources) to
 # segeval/core/kernels/native/.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 NATIVE=${NATIVE:-"$HERE/../segeval/core/kernels/native"}
 OUT=${OUT:-"$HERE/build"}
-SOURCES="$NATIVE/png_filters.c $NATIVE/png_passes.c $NATIVE/png_chunks.c"
+SOURCES="$NATIVE/png_filters.c $NATIVE/png_passes.c $NATIVE/png_chunks.c $NATIVE/png_inflate.c"
 FLAGS="-std=c99 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-function -I$NATIVE"
+LIBS=""
+if [ "${ZLIB:-0}" = 1 ]; then
+    FLAGS="$FLAGS -DSEGPNG_FUZZ_ZLIB"
+    LIBS="-lz"
+fi
 mkdir -p "$OUT"
 
 standalone() {
     # shellcheck disable=SC2086
     ${CC:-gcc} $FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all \
-        "$HERE/fuzz_png.c" "$HERE/standalone.c" $SOURCES -o "$OUT/fuzz_png_standalone"
+        "$HERE/fuzz_png.c" "$HERE/standalone.c" $SOURCES $LIBS -o "$OUT/fuzz_png_standalone"
     echo "built $OUT/fuzz_png_standalone"
 }
 
 libfuzzer() {
     # shellcheck disable=SC2086
     ${CLANG:-clang-14} $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        "$HERE/fuzz_png.c" $SOURCES -o "$OUT/fuzz_png_libfuzzer"
+        "$HERE/fuzz_png.c" $SOURCES $LIBS -o "$OUT/fuzz_png_libfuzzer"
     echo "built $OUT/fuzz_png_libfuzzer"
 }
 

@@ -146,6 +146,34 @@ def seeds() -> dict[str, bytes]:
     out["walk_fix_crc"] = header(0, 3, 3, walk=3) + bytes(broken)
     out["walk_animated"] = header(0, 3, 3, walk=1) + good[:25] + chunk(
         b"acTL", struct.pack(">II", 1, 0)) + good[25:]
+    # the streaming inflater (walk byte: 4 | stream mode << 3 | 32 for a flipped bit | 64 for
+    # a distance before the start): zlib
+    # streams of mask rows (fixed and dynamic codes, stored blocks, a small window), a raw
+    # deflate body after the target's zlib header, and images the target deflates itself
+    h, w = 10, 24
+    rows = [bytes(255 if 2 <= y < 7 and 5 <= x < 17 else 0 for x in range(w)) for y in range(h)]
+    raw = filter_rows(rows, 1, [0, 2, 1, 4, 3])
+    for name, level, strategy, wbits in (("dynamic", 9, zlib.Z_DEFAULT_STRATEGY, 15),
+                                         ("fixed", 6, zlib.Z_FIXED, 15),
+                                         ("stored", 0, zlib.Z_DEFAULT_STRATEGY, 15),
+                                         ("rle_small_window", 6, zlib.Z_RLE, 9)):
+        c = zlib.compressobj(level, zlib.DEFLATED, wbits, 8, strategy)
+        stream = c.compress(raw) + c.flush()
+        out[f"inflate_{name}"] = header(64 if name == "fixed" else 0, h, w, index_len=255,
+                                        counts=3, walk=4) + stream
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out["inflate_raw_deflate"] = header(0, h, w, index_len=9, counts=4, walk=4 | 8) + (
+        c.compress(raw) + c.flush() + struct.pack(">I", zlib.adler32(raw)))
+    payload = bytes(rng.randrange(256) for _ in range(300))
+    out["inflate_image_here"] = header(0, 20, 150, index_len=40, counts=5, walk=4 | 16) + payload
+    out["inflate_image_here_flipped"] = header(0, 20, 150, delta=77, index_len=40, counts=5,
+                                               walk=4 | 16 | 32) + payload
+    out["inflate_image_zlib"] = header(64, 20, 150, index_len=40, counts=5, seed=61,
+                                       walk=4 | 24) + payload
+    out["inflate_before_start"] = header(0, 20, 150, delta=40, index_len=40, counts=5,
+                                         walk=4 | 16 | 64) + payload
+    # with the huge flag: 320 rows of 1401 bytes, 448 KB (the window slides)
+    out["inflate_image_huge"] = header(4, 20, 1400, index_len=40, counts=5, walk=4 | 16) + payload
     return out
 
 

@@ -335,17 +335,17 @@ def check_no_links(root: Path, member: str) -> None:
     if member.startswith(("/", "\\")) or os.path.isabs(member) or ".." in parts:
         raise DataError(f"{root / member}: the name leaves the prediction folder ('..' or an "
                         f"absolute path)")
-    path = root
+    path = str(root)  # (joined as text: this runs once per file read)
     for part in parts:
         if not part or part == ".":
             continue
-        path = path / part
+        path = os.path.join(path, part)
         try:
             mode = os.lstat(path).st_mode
         except OSError:
             return
         if stat.S_ISLNK(mode):
-            raise _link_refused(path)
+            raise _link_refused(Path(path))
 
 
 def read_bytes(path: Path) -> bytes:

@@ -1,9 +1,10 @@
 # cython: language_level=3
-# distutils: sources = segeval/core/kernels/native/png_filters.c segeval/core/kernels/native/png_passes.c segeval/core/kernels/native/png_chunks.c
+# distutils: sources = segeval/core/kernels/native/png_filters.c segeval/core/kernels/native/png_passes.c segeval/core/kernels/native/png_chunks.c segeval/core/kernels/native/png_inflate.c
 """Compiled PNG kernels: the chunk walk (signature, lengths, CRC-32 of every chunk, IHDR, IDAT,
-IEND), row un-filtering into label arrays, and the passes that count PNG rows without writing
-the image (C in ``native/png_chunks.c``, ``native/png_filters.c`` and ``native/png_passes.c``;
-the GIL is released while they run).
+IEND), row un-filtering into label arrays, the passes that count PNG rows without writing
+the image, and a streaming zlib inflater that hands those passes one row at a time (C in
+``native/png_chunks.c``, ``native/png_filters.c``, ``native/png_passes.c`` and
+``native/png_inflate.c``; the GIL is released while they run).
 
 The C functions check every length against the image header before any access; here a
 wrong length, a negative size or an id outside a table is a ``ValueError`` (never a read or a
@@ -15,6 +16,7 @@ above it are written); the caller words the error (:class:`~segeval.errors.FileF
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
 
 
 cdef extern from "png_filters.h" nogil:
@@ -48,6 +50,34 @@ cdef extern from "png_passes.h" nogil:
                                  const uint16_t *ids, size_t ids_len, const int32_t *index,
                                  size_t index_len, int64_t *counts, size_t counts_len,
                                  size_t *bad_row, int64_t *box)
+    int SEGPNG_BAD_STREAM
+    int SEGPNG_NOT_FAST
+    int segpng_mask_overlaps_stream_u8(
+        const uint8_t *stream, size_t stream_len, size_t h, size_t w, const uint8_t *ids,
+        size_t ids_len, const int32_t *index, size_t index_len, int64_t *counts,
+        size_t counts_len, size_t *bad_row, int64_t *box, int *why)
+    int segpng_mask_overlaps_stream_u16(
+        const uint8_t *stream, size_t stream_len, size_t h, size_t w, const uint16_t *ids,
+        size_t ids_len, const int32_t *index, size_t index_len, int64_t *counts,
+        size_t counts_len, size_t *bad_row, int64_t *box, int *why)
+    int segpng_mask_overlaps_png_u8(
+        const uint8_t *data, size_t len, size_t h, size_t w, const uint8_t *ids,
+        size_t ids_len, const int32_t *index, size_t index_len, int64_t *counts,
+        size_t counts_len, size_t *bad_row, int64_t *box, int *why)
+    int segpng_mask_overlaps_png_u16(
+        const uint8_t *data, size_t len, size_t h, size_t w, const uint16_t *ids,
+        size_t ids_len, const int32_t *index, size_t index_len, int64_t *counts,
+        size_t counts_len, size_t *bad_row, int64_t *box, int *why)
+
+
+cdef extern from "png_inflate.h" nogil:
+    int SEGPNG_INFLATE_OK
+    int SEGPNG_INFLATE_STOPPED
+    ctypedef int (*segpng_row_fn)(void *ctx, size_t y, const uint8_t *row, size_t lo,
+                                  size_t hi) noexcept nogil
+    int segpng_inflate_rows(const uint8_t *src, size_t len, size_t stride, size_t rows,
+                            segpng_row_fn row_fn, void *ctx, int *stop_status)
+    uint32_t segpng_adler32(uint32_t adler, const uint8_t *p, size_t n)
 
 
 cdef extern from "png_chunks.h" nogil:
@@ -219,6 +249,139 @@ def mask_overlaps(const uint8_t[::1] raw, Py_ssize_t h, Py_ssize_t w, const ids_
         return bad, -1, 0, 0, 0
     _status("mask_overlaps", status, 0)
     return -1, box[0], box[1], box[2], box[3]
+
+
+def mask_overlaps_stream(const uint8_t[::1] stream, Py_ssize_t h, Py_ssize_t w,
+                         const ids_t[::1] ids, const int32_t[::1] index, int64_t[::1] counts):
+    """:func:`mask_overlaps` over the rows of a zlib stream as they are inflated
+    (``native/png_inflate.h``; the inflated data is never held whole): ``stream`` is the
+    concatenated IDAT data of an 8-bit grey mask PNG of ``h x w`` pixels. Returns what
+    :func:`mask_overlaps` returns for the inflated data, or ``None`` where the stream is not a
+    zlib stream of exactly ``h * (w + 1)`` bytes with the right Adler-32 (``counts`` then holds
+    partial counts). A wrong length of ``ids``, or an id or index outside the tables, is a
+    ``ValueError`` as in :func:`mask_overlaps` (after the stream was checked)."""
+    cdef size_t bad = 0
+    cdef int status, why = 0
+    cdef int64_t box[4]
+    _check_size("mask_overlaps_stream", h, w)
+    box[0] = -1
+    box[1] = box[3] = 0
+    box[2] = w
+    with nogil:
+        if ids_t is uint8_t:
+            status = segpng_mask_overlaps_stream_u8(
+                _u8(stream), stream.shape[0], h, w, &ids[0] if ids.shape[0] else NULL,
+                ids.shape[0], &index[0] if index.shape[0] else NULL, index.shape[0],
+                _i64(counts), counts.shape[0], &bad, box, &why)
+        else:
+            status = segpng_mask_overlaps_stream_u16(
+                _u8(stream), stream.shape[0], h, w, &ids[0] if ids.shape[0] else NULL,
+                ids.shape[0], &index[0] if index.shape[0] else NULL, index.shape[0],
+                _i64(counts), counts.shape[0], &bad, box, &why)
+    if status == SEGPNG_BAD_STREAM:
+        return None
+    if status == SEGPNG_BAD_FILTER:
+        return bad, -1, 0, 0, 0
+    _status("mask_overlaps_stream", status, 0)
+    return -1, box[0], box[1], box[2], box[3]
+
+
+def mask_overlaps_png(const uint8_t[::1] data, Py_ssize_t h, Py_ssize_t w,
+                      const ids_t[::1] ids, const int32_t[::1] index, int64_t[::1] counts):
+    """The instance-mask pass over a whole PNG file in one call (``native/png_passes.h``):
+    the chunk walk (every CRC checked), then :func:`mask_overlaps_stream` over its IDAT data.
+    Returns the mask's box ``(top, bottom, left, right)`` (end-exclusive, ``top == -1`` for an
+    empty mask) with the counts added to ``counts``, or ``None`` with ``counts`` set to zero
+    (pass zeros) where the
+    file is anything but a valid, non-interlaced, non-animated 8-bit grey PNG of ``h x w``
+    pixels whose rows all have filter types 0..4 and whose ids all index ``index`` and
+    ``counts``: the caller then decodes it the general way, which words the error if there is
+    one. Lengths of ``ids`` other than ``h * w`` are a ``ValueError``."""
+    cdef size_t bad = 0, n = counts.shape[0]
+    cdef int status, why = 0
+    cdef int64_t box[4]
+    _check_size("mask_overlaps_png", h, w)
+    if ids.shape[0] != h * w:
+        raise ValueError("mask_overlaps_png: the array lengths do not match the image size")
+    with nogil:
+        if ids_t is uint8_t:
+            status = segpng_mask_overlaps_png_u8(
+                _u8(data), data.shape[0], h, w, &ids[0] if ids.shape[0] else NULL,
+                ids.shape[0], &index[0] if index.shape[0] else NULL, index.shape[0],
+                _i64(counts), n, &bad, box, &why)
+        else:
+            status = segpng_mask_overlaps_png_u16(
+                _u8(data), data.shape[0], h, w, &ids[0] if ids.shape[0] else NULL,
+                ids.shape[0], &index[0] if index.shape[0] else NULL, index.shape[0],
+                _i64(counts), n, &bad, box, &why)
+    if status == SEGPNG_OK:
+        return box[0], box[1], box[2], box[3]
+    if status == SEGPNG_BAD_LENGTH:
+        raise ValueError("mask_overlaps_png: the array lengths do not match the image size")
+    if n:
+        memset(&counts[0], 0, n * sizeof(int64_t))
+    return None
+
+
+cdef struct _rows_out:
+    uint8_t *buf
+    size_t stride
+
+
+cdef int _capture_row(void *ctx, size_t y, const uint8_t *row, size_t lo,
+                      size_t hi) noexcept nogil:
+    cdef _rows_out *out = <_rows_out *>ctx
+    cdef size_t i
+    memcpy(out.buf + y * out.stride, row, out.stride)
+    for i in range(1, out.stride):  # the inflater's word: zeros outside row[1 + lo:1 + hi]
+        if (i - 1 < lo or i - 1 >= hi) and row[i] != 0:
+            return -1
+    return 0
+
+
+#: What :func:`inflate_rows` reports (``native/png_inflate.h``).
+INFLATE_OK = 0
+INFLATE_STOPPED = 1
+INFLATE_BAD_HEADER = -10
+INFLATE_BAD_DATA = -11
+INFLATE_TRUNCATED = -12
+INFLATE_TOO_LONG = -13
+INFLATE_TOO_SHORT = -14
+INFLATE_BAD_ADLER = -15
+INFLATE_NO_MEMORY = -16
+
+
+def inflate_rows(const uint8_t[::1] stream, Py_ssize_t stride, Py_ssize_t rows):
+    """The streaming inflater alone (``native/png_inflate.h``; for tests): the zlib
+    ``stream`` inflated as ``rows`` rows of ``stride`` bytes, each copied out as it is handed
+    over. Returns ``(code, data)``: ``code`` one of the ``INFLATE_*`` constants, ``data`` the
+    ``rows * stride`` bytes (rows never handed over are zero; all of them for
+    ``INFLATE_OK``). Each row is also checked against what the inflater says of it (its bytes
+    after the first that lie outside the span it names are zero): a row that breaks it stops
+    the copying, and the code is ``INFLATE_STOPPED`` for an otherwise valid stream."""
+    cdef _rows_out out
+    cdef int code, stop = 0
+    if stride <= 0 or rows < 0:
+        raise ValueError("inflate_rows: stride must be positive and rows not negative")
+    if rows > (1 << 31) // stride:
+        raise ValueError("inflate_rows: at most 2 GiB of rows")
+    data = bytearray(stride * rows)
+    cdef uint8_t[::1] view = data
+    out.buf = &view[0] if view.shape[0] else NULL
+    out.stride = stride
+    with nogil:
+        code = segpng_inflate_rows(_u8(stream), stream.shape[0], stride, rows,
+                                   _capture_row, &out, &stop)
+    return code, bytes(data)
+
+
+def adler32(const uint8_t[::1] data, uint32_t adler=1):
+    """Adler-32 of ``data`` continuing from ``adler`` (as :func:`zlib.adler32`), with runs of
+    zero bytes added in O(1) per 32 bytes (``native/png_inflate.h``)."""
+    cdef uint32_t out
+    with nogil:
+        out = segpng_adler32(adler, _u8(data), data.shape[0])
+    return out
 
 
 #: What :func:`walk_chunks` reports (``native/png_chunks.h``): 0 is a walk to IEND without

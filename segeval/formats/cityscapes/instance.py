@@ -78,7 +78,7 @@ from segeval.formats.base import (
 )
 from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS
 from segeval.formats.coco.instance import check_options
-from segeval.formats.png import PNG_SIGNATURE, decode_label_png, read_label
+from segeval.formats.png import PNG_SIGNATURE, decode_label_png, max_pixels, read_label
 from segeval.formats.png import _check_size as check_png_size
 from segeval.formats.png import _corrupt as corrupt_png
 from segeval.formats.png import _inflate as inflate_png
@@ -272,7 +272,7 @@ def read_official_list(file: File) -> tuple[dict[str, tuple[int, float]], int, i
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline that ends the last line (or an empty file)
-    folder = PurePosixPath(file.member).parent
+    folder = PurePosixPath(file.member).parent.as_posix()
     found: dict[str, tuple[int, float]] = {}
     duplicates = skipped = 0
     for n, line in enumerate(lines, 1):
@@ -293,7 +293,7 @@ def read_official_list(file: File) -> tuple[dict[str, tuple[int, float]], int, i
         if not math.isfinite(score):
             raise FileFormatError(f"{where}: confidence {fields[2]} is not a finite number")
         name = fields[0]
-        member = posixpath.normpath((folder / name).as_posix())
+        member = posixpath.normpath(posixpath.join(folder, name))
         if name.startswith("/") or member == ".." or member.startswith("../"):
             raise FileFormatError(f"{where}: mask {name} is not a path inside the prediction "
                                   f"folder")
@@ -359,11 +359,16 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
     ``None`` for an empty mask. The mask's pixels
     are those where the official script's grey conversion is non-zero (see :func:`_mask`).
 
-    An 8-bit grey PNG goes through :func:`segeval.core.kernels.c_png.mask_overlaps` (C: one
-    pass, no dense mask) where the compiled kernels are available
-    (:func:`segeval.core.kernels.compiled_available`) and the decoder is not ``"pillow"``;
-    anything else is decoded, boxed and counted with NumPy inside its box. Both give the same
-    counts.
+    An 8-bit grey PNG of the image's size goes through
+    :func:`segeval.core.kernels.c_png.mask_overlaps_png` where the compiled kernels are available
+    (:func:`segeval.core.kernels.compiled_available`) and the decoder is not ``"pillow"``: one
+    C call walks the chunks, inflates the image data a row at a time (a streaming inflater:
+    the megabytes of zeros a mask inflates to are never written out) and counts each row as
+    it comes. A file that call does not take (another kind of PNG, or anything it would
+    refuse: a damaged file, a bad filter type) takes the general path, which words the error:
+    an 8-bit grey PNG is inflated whole and counted by
+    :func:`segeval.core.kernels.c_png.mask_overlaps`; anything else is decoded, boxed and
+    counted with NumPy inside its box. All give the same counts.
     """
     h, w = ids.shape
     counts = np.zeros(size, np.int64)
@@ -373,10 +378,17 @@ def mask_counts(file: File, decoder: str, ids: np.ndarray, index: np.ndarray, si
             data, name = read_bytes(path), str(path)
         else:
             data, name = file.read(), str(file)
+        native = compiled_available() and ids.dtype in (np.uint8, np.uint16)
+        limit = max_pixels()
+        if native and (limit is None or w * h <= limit):
+            from segeval.core.kernels.c_png import mask_overlaps_png
+
+            box = mask_overlaps_png(data, h, w, ids.reshape(-1), index, counts)
+            if box is not None:
+                return None if box[0] < 0 else counts
         header = parse_png(name, data) if data.startswith(PNG_SIGNATURE) else None
         if (header is not None and (header.bit_depth, header.colour_type) == (8, 0)
-                and not header.interlaced and not header.animated
-                and ids.dtype in (np.uint8, np.uint16) and compiled_available()):
+                and not header.interlaced and not header.animated and native):
             if (header.height, header.width) != (h, w):
                 raise _size_error(file, (header.height, header.width), image, (h, w))
             check_png_size(name, w, h)
@@ -452,11 +464,7 @@ def read_image_official(task: _Task, image: _Image) -> tuple[APStats, None]:
     regions = ground_truth_regions(ids)
     pred_class: list[int] = []
     pred_score: list[float] = []
-    pred_pixels: list[int] = []
-    pred_void: list[int] = []
-    pair_pred: list[np.ndarray] = []
-    pair_gt: list[np.ndarray] = []
-    pair_pixels: list[np.ndarray] = []
+    rows: list[np.ndarray] = []  # each non-empty mask's counts (see mask_counts)
     duplicates = skipped = empty = 0
     if image.pred is None:
         if task.missing != "zero":
@@ -464,31 +472,28 @@ def read_image_official(task: _Task, image: _Image) -> tuple[APStats, None]:
         found: dict[str, tuple[int, float]] = {}
     else:
         found, duplicates, skipped = read_official_list(image.pred)
+    size = 2 + regions.value.size
     for member, (label, score) in found.items():
         mask_file = File(image.pred.tree, member)  # type: ignore[union-attr]
-        counts = mask_counts(mask_file, task.decoder, ids, regions.index,
-                             2 + regions.value.size, image.name)
+        counts = mask_counts(mask_file, task.decoder, ids, regions.index, size, image.name)
         if counts is None:
             empty += 1  # the official script skips an empty mask
             continue
-        k = _CLASS_INDEX[label]
-        i = len(pred_class)
-        pred_class.append(k)
+        pred_class.append(_CLASS_INDEX[label])
         pred_score.append(score)
-        pred_pixels.append(int(counts.sum()))
-        pred_void.append(int(counts[1]))
-        touched = np.flatnonzero(counts[2:])
-        touched = touched[regions.cls[touched] == k]
-        pair_pred.append(np.full(touched.size, i, np.int64))
-        pair_gt.append(touched)
-        pair_pixels.append(counts[2 + touched])
+        rows.append(counts)
+    # the table of every mask's counts (masks x (other, void, regions...)); the pairs are its
+    # non-zero region entries of the mask's class, by mask and then by region
+    table = np.stack(rows) if rows else np.zeros((0, size), np.int64)
+    inter = table[:, 2:]
+    pair_pred, pair_gt = np.nonzero(inter)
+    same = regions.cls[pair_gt] == np.asarray(pred_class, np.int64)[pair_pred]
+    pair_pred, pair_gt = pair_pred[same], pair_gt[same]
     stats = image_stats(
         len(CLASSES), gt_class=regions.cls, gt_pixels=regions.pixels, gt_group=regions.group,
-        pred_class=pred_class, pred_score=pred_score, pred_pixels=pred_pixels,
-        pred_void=pred_void,
-        pair_pred=np.concatenate(pair_pred) if pair_pred else [],
-        pair_gt=np.concatenate(pair_gt) if pair_gt else [],
-        pair_pixels=np.concatenate(pair_pixels) if pair_pixels else [])
+        pred_class=pred_class, pred_score=pred_score, pred_pixels=table.sum(axis=1),
+        pred_void=table[:, 1], pair_pred=pair_pred, pair_gt=pair_gt,
+        pair_pixels=inter[pair_pred, pair_gt])
     stats.duplicates, stats.skipped, stats.empty = duplicates, skipped, empty
     return stats, None
 

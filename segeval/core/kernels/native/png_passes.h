@@ -52,8 +52,9 @@ int segpng_count_cityscapes_rows(
  *
  * A row whose filtered bytes are all zero, under a row that is all zero, is all zero
  * whatever its filter type (every filter adds zero to zero): it is only checked, not
- * un-filtered. Other rows are un-filtered into one of two row buffers, and only the span from
- * the first to the last non-zero byte is looked up. Returns SEGPNG_OK, SEGPNG_BAD_FILTER
+ * un-filtered (and its Adler-32 skips the zeros in the streamed pass below). Other rows are
+ * un-filtered into one of two row buffers, and only the span from the first to the last
+ * non-zero byte is looked up. Returns SEGPNG_OK, SEGPNG_BAD_FILTER
  * (*bad_row), SEGPNG_BAD_LENGTH, SEGPNG_BAD_INDEX or SEGPNG_NO_MEMORY (2 w bytes). */
 int segpng_mask_overlaps_u8(const uint8_t *raw, size_t raw_len, size_t h, size_t w,
                             const uint8_t *ids, size_t ids_len, const int32_t *index,
@@ -63,6 +64,42 @@ int segpng_mask_overlaps_u16(const uint8_t *raw, size_t raw_len, size_t h, size_
                              const uint16_t *ids, size_t ids_len, const int32_t *index,
                              size_t index_len, int64_t *counts, size_t counts_len,
                              size_t *bad_row, int64_t box[4]);
+
+/* The instance-mask pass over the rows of a zlib stream as they are inflated
+ * (png_inflate.h: the inflated image data is never held whole, only a window of about 100 KiB):
+ * stream, the concatenated IDAT data of an 8-bit grey mask PNG; the other arguments, the
+ * results and the codes as segpng_mask_overlaps_u8/u16 give them for the inflated data, plus
+ * SEGPNG_BAD_STREAM (*why: the SEGPNG_INFLATE_ code) where the stream is not a zlib stream of
+ * exactly h * (w + 1) bytes with the right Adler-32 (the counts are then partial). A stream
+ * refusal comes before a bad filter type or index, as when the stream is inflated first: the
+ * stream is inflated to its end either way. */
+#define SEGPNG_BAD_STREAM (-4)
+int segpng_mask_overlaps_stream_u8(const uint8_t *stream, size_t stream_len, size_t h,
+                                   size_t w, const uint8_t *ids, size_t ids_len,
+                                   const int32_t *index, size_t index_len, int64_t *counts,
+                                   size_t counts_len, size_t *bad_row, int64_t box[4],
+                                   int *why);
+int segpng_mask_overlaps_stream_u16(const uint8_t *stream, size_t stream_len, size_t h,
+                                    size_t w, const uint16_t *ids, size_t ids_len,
+                                    const int32_t *index, size_t index_len, int64_t *counts,
+                                    size_t counts_len, size_t *bad_row, int64_t box[4],
+                                    int *why);
+
+/* The same for a whole PNG file data[0:len): its chunks walked (png_chunks.h: signature,
+ * CRCs, IHDR, IDAT, IEND), then the streamed pass over its IDAT data. SEGPNG_NOT_FAST
+ * (*why: the SEGPNG_WALK_ code) where the walk refuses the file or it is not a non-interlaced,
+ * non-animated 8-bit grey PNG of h x w pixels: nothing counted; the caller decodes it another
+ * way (and words the errors). One call per mask file: no Python between the file's bytes and
+ * its counts. */
+#define SEGPNG_NOT_FAST (-5)
+int segpng_mask_overlaps_png_u8(const uint8_t *data, size_t len, size_t h, size_t w,
+                                const uint8_t *ids, size_t ids_len, const int32_t *index,
+                                size_t index_len, int64_t *counts, size_t counts_len,
+                                size_t *bad_row, int64_t box[4], int *why);
+int segpng_mask_overlaps_png_u16(const uint8_t *data, size_t len, size_t h, size_t w,
+                                 const uint16_t *ids, size_t ids_len, const int32_t *index,
+                                 size_t index_len, int64_t *counts, size_t counts_len,
+                                 size_t *bad_row, int64_t box[4], int *why);
 
 #ifdef __cplusplus
 }

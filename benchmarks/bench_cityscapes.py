@@ -343,11 +343,11 @@ def subset(root: Path, k: int, into: Path) -> Path:
     for g in gts:
         key = g.name.removesuffix("_gtFine_labelIds.png")
         city = g.parent.name
+        pred = min((root / "results" / city).glob(f"{key}*.png"))  # as the official matches
         for src, dst in ((g, into / "gtFine" / "val" / city / g.name),
                          (g.with_name(f"{key}_gtFine_instanceIds.png"),
                           into / "gtFine" / "val" / city / f"{key}_gtFine_instanceIds.png"),
-                         (root / "results" / city / f"{key}_leftImg8bit.png",
-                          into / "results" / city / f"{key}_leftImg8bit.png")):
+                         (pred, into / "results" / city / pred.name)):
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.link(src, dst)
     return into

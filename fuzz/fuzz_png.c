@@ -307,10 +307,58 @@ static void fuzz_fused(const input *in, dims d)
 
 /* ----------------------------------------------------------------------- the mask pass */
 
+/* The mask pass's result on the inflated rows raw (h x w) against the reference decoder of
+ * this file: its status, counts (unless a bad index stopped it within a run), box, bad row. */
+static void ref_mask_check(const uint8_t *raw, size_t h, size_t w, int wide, const uint8_t *idb,
+                           const int32_t *index, size_t index_len, size_t counts_len,
+                           int status, const int64_t *counts, const int64_t *box, size_t bad)
+{
+    uint8_t *img = malloc(h * w != 0 ? h * w : 1);
+    int64_t ref[16] = {0}, top = -1, bottom = 0, left = (int64_t)w, right = 0;
+    size_t done, y, j;
+    int want = SEGPNG_OK;
+    CHECK(img != NULL);
+    done = ref_unfilter(raw, h, w, 1, img);
+    for (y = 0; y < h && want == SEGPNG_OK; y++) {
+        if (y == done) {
+            want = SEGPNG_BAD_FILTER;
+            break;
+        }
+        for (j = 0; j < w; j++) {
+            size_t p = y * w + j, v;
+            int32_t r;
+            if (img[p] == 0)
+                continue;
+            v = wide ? ((const uint16_t *)(const void *)idb)[p] : idb[p];
+            if (v >= index_len || (r = index[v]) < 0 || (size_t)r >= counts_len) {
+                want = SEGPNG_BAD_INDEX;
+                break;
+            }
+            ref[r]++;
+            if (top < 0)
+                top = (int64_t)y;
+            bottom = (int64_t)y + 1;
+            if ((int64_t)j < left)
+                left = (int64_t)j;
+            if ((int64_t)j + 1 > right)
+                right = (int64_t)j + 1;
+        }
+    }
+    CHECK(status == want);
+    if (want == SEGPNG_BAD_FILTER)
+        CHECK(bad == done);
+    if (want != SEGPNG_BAD_INDEX)
+        for (j = 0; j < counts_len; j++)
+            CHECK(counts[j] == ref[j]);
+    if (want == SEGPNG_OK)
+        CHECK(box[0] == top && box[1] == bottom && box[2] == left && box[3] == right);
+    free(img);
+}
+
 static void fuzz_mask(const input *in, dims d)
 {
     unsigned flags = byte_at(in, 0), wide = (flags & 64) != 0;
-    size_t stride = 0, total = 0, pixels = 0, j, y, bad = 0;
+    size_t stride = 0, total = 0, pixels = 0, j, bad = 0;
     int ok = segpng_image_bytes(d.h, d.w, 1, &stride, &total);
     int pix_ok = segpng_mul(d.h, d.w, &pixels);
     size_t raw_len = buffer_len(in, ok, total, flags & 8);
@@ -324,7 +372,7 @@ static void fuzz_mask(const input *in, dims d)
     uint8_t *ixb = payload_bytes(in, 17, index_len * 4, 0, 1);
     int32_t *index = malloc(index_len ? index_len * sizeof(int32_t) : 1);
     int64_t *counts = calloc(counts_len ? counts_len : 1, sizeof(int64_t));
-    int64_t ref[16] = {0}, box[4] = {7, 7, 7, 7};
+    int64_t box[4] = {7, 7, 7, 7};
     int status;
     CHECK(index != NULL && counts != NULL);
     for (j = 0; j < index_len; j++) {
@@ -342,48 +390,8 @@ static void fuzz_mask(const input *in, dims d)
     if (!exact) {
         CHECK(status == SEGPNG_BAD_LENGTH);
     } else {
-        uint8_t *img = malloc(total ? total : 1);
-        size_t done;
-        int want = SEGPNG_OK;
-        int64_t top = -1, bottom = 0, left = (int64_t)d.w, right = 0;
-        CHECK(img != NULL);
-        done = ref_unfilter(raw, d.h, d.w, 1, img);
-        for (y = 0; y < d.h && want == SEGPNG_OK; y++) {
-            if (y == done) {
-                want = SEGPNG_BAD_FILTER;
-                break;
-            }
-            for (j = 0; j < d.w; j++) {
-                size_t p = y * d.w + j, v;
-                int32_t r;
-                if (img[p] == 0)
-                    continue;
-                v = wide ? ((const uint16_t *)(void *)idb)[p] : idb[p];
-                if (v >= index_len || (r = index[v]) < 0 || (size_t)r >= counts_len) {
-                    want = SEGPNG_BAD_INDEX;
-                    break;
-                }
-                ref[r]++;
-                if (top < 0)
-                    top = (int64_t)y;
-                bottom = (int64_t)y + 1;
-                if ((int64_t)j < left)
-                    left = (int64_t)j;
-                if ((int64_t)j + 1 > right)
-                    right = (int64_t)j + 1;
-            }
-        }
-        CHECK(status == want);
-        if (want == SEGPNG_BAD_FILTER)
-            CHECK(bad == done);
-        if (want != SEGPNG_BAD_INDEX) /* (a bad index stops the kernel within a run) */
-            for (j = 0; j < counts_len; j++)
-                CHECK(counts[j] == ref[j]);
-        if (want == SEGPNG_OK) {
-            CHECK(box[0] == top && box[1] == bottom);
-            CHECK(box[2] == left && box[3] == right);
-        }
-        free(img);
+        ref_mask_check(raw, d.h, d.w, wide, idb, index, index_len, counts_len, status, counts,
+                       box, bad);
     }
     free(raw);
     free(idb);
@@ -675,54 +683,6 @@ static uint8_t *png_file(const uint8_t *stream, size_t len, size_t h, size_t w, 
     put_be32(f + pos + 8, segpng_crc32(0, f + pos + 4, 4));
     *file_len = n;
     return f;
-}
-
-/* The mask pass's result on the inflated rows raw (h x w) against the reference decoder of
- * this file: its status, counts (unless a bad index stopped it within a run), box, bad row. */
-static void ref_mask_check(const uint8_t *raw, size_t h, size_t w, int wide, const uint8_t *idb,
-                           const int32_t *index, size_t index_len, size_t counts_len,
-                           int status, const int64_t *counts, const int64_t *box, size_t bad)
-{
-    uint8_t *img = malloc(h * w != 0 ? h * w : 1);
-    int64_t ref[16] = {0}, top = -1, bottom = 0, left = (int64_t)w, right = 0;
-    size_t done, y, j;
-    int want = SEGPNG_OK;
-    CHECK(img != NULL);
-    done = ref_unfilter(raw, h, w, 1, img);
-    for (y = 0; y < h && want == SEGPNG_OK; y++) {
-        if (y == done) {
-            want = SEGPNG_BAD_FILTER;
-            break;
-        }
-        for (j = 0; j < w; j++) {
-            size_t p = y * w + j, v;
-            int32_t r;
-            if (img[p] == 0)
-                continue;
-            v = wide ? ((const uint16_t *)(const void *)idb)[p] : idb[p];
-            if (v >= index_len || (r = index[v]) < 0 || (size_t)r >= counts_len) {
-                want = SEGPNG_BAD_INDEX;
-                break;
-            }
-            ref[r]++;
-            if (top < 0)
-                top = (int64_t)y;
-            bottom = (int64_t)y + 1;
-            if ((int64_t)j < left)
-                left = (int64_t)j;
-            if ((int64_t)j + 1 > right)
-                right = (int64_t)j + 1;
-        }
-    }
-    CHECK(status == want);
-    if (want == SEGPNG_BAD_FILTER)
-        CHECK(bad == done);
-    if (want != SEGPNG_BAD_INDEX)
-        for (j = 0; j < counts_len; j++)
-            CHECK(counts[j] == ref[j]);
-    if (want == SEGPNG_OK)
-        CHECK(box[0] == top && box[1] == bottom && box[2] == left && box[3] == right);
-    free(img);
 }
 
 static void fuzz_inflate(const input *in)

@@ -113,6 +113,7 @@ def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
     label_of, inst_cat = instance_tables(CATEGORY_OF)
     s = _tables()
     hist, size, tp, cat_tp = s["hist"], s["size"], s["tp"], s["cat_tp"]
+    touched = None  # the instance ids counted (compact finds them), else found again below
     try:
         bad = count_cityscapes_rows(raws[0], raws[1], raws[2], height, width,
                                     instances is not None, INSTANCE_OFFSET, lut, CATEGORY_OF,
@@ -120,11 +121,13 @@ def pair_stats(gt: Any, pred: Any, instances: Any | None, pred_ids: str,
         if bad >= 0:
             return None  # a bad filter byte: the plain decoder names the file and row
         counts = CityscapesCounts(hist.reshape(256, 256), *compact(size, tp, cat_tp))
+        touched = counts.instance_ids  # only ids above 1000 are ever counted
         return stats_from_counts(counts, pred_ids=pred_ids, pred_name=str(pred),
                                  gt_name=str(gt), instances_name=str(instances))
     finally:
         hist[:] = 0
-        touched = np.flatnonzero(size)
+        if touched is None:
+            touched = np.flatnonzero(size)
         size[touched] = 0
         tp[touched] = 0
         cat_tp[touched] = 0

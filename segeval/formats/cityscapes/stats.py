@@ -178,10 +178,12 @@ def stats_from_counts(counts: Any, *, pred_ids: str = "label", pred_name: str = 
         raise LabelError(f"{pred_name}: predicted value {value} is not a Cityscapes "
                          f"{'train' if pred_ids == 'train' else 'label'} id (expected "
                          f"{expected}; {int(hist[:, value].sum())} such pixels)")
+    # columns of prediction bytes -> columns of label ids (an integer matmul with a one-hot
+    # table did the same in 0.27 ms per image)
     valid = np.flatnonzero(lut != _UNKNOWN)
-    onehot = np.zeros((256, NUM_LABEL_IDS), np.int64)
-    onehot[valid, lut[valid]] = 1
-    matrix = hist[:NUM_LABEL_IDS] @ onehot
+    targets = lut[valid].astype(np.intp)
+    matrix = np.zeros((NUM_LABEL_IDS, NUM_LABEL_IDS), np.int64)
+    np.add.at(matrix.T, targets, hist[:NUM_LABEL_IDS, valid].T)
     return CityscapesStats(matrix, _instance_rows(counts, instances_name))
 
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from segeval.errors import FileFormatError, MissingFileError, UsageError
+from segeval.core.files import read_bytes, size_text
+from segeval.errors import FileFormatError, UsageError
 
 #: the default bound on a JSON file's size in bytes (512 MiB)
 MAX_JSON_BYTES = 512 << 20
@@ -41,13 +42,6 @@ MAX_JSON_DIGITS = 400
 SCAN_CHUNK = 1 << 18
 
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
-
-
-def _size_text(n: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            return f"{n / (1 << shift):.1f} {unit}"
-    return f"{n} bytes"
 
 
 def read_json(path: str | os.PathLike[str], *, max_bytes: int | None = None,
@@ -62,20 +56,7 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int | None = None,
     """
     path = Path(path)
     limit = MAX_JSON_BYTES if max_bytes is None else max_bytes
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > limit:
-                raise FileFormatError(f"{path}: {_size_text(size)}, more than the "
-                                      f"{_size_text(limit)} a {what} may have (max_bytes)")
-            data = f.read(limit + 1)
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file ({what})") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path}: a folder where a {what} is expected") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
-    return parse_json(data, str(path), max_bytes=limit)
+    return parse_json(read_bytes(path, what=what, max_bytes=limit), str(path), max_bytes=limit)
 
 
 def parse_json(data: bytes | str, name: str, *, max_bytes: int | None = None) -> Any:
@@ -96,8 +77,8 @@ def parse_json(data: bytes | str, name: str, *, max_bytes: int | None = None) ->
         raise UsageError(f"parse_json needs bytes, not {type(data).__name__}")
     data = bytes(data)
     if len(data) > limit:
-        raise FileFormatError(f"{name}: {_size_text(len(data))}, more than the "
-                              f"{_size_text(limit)} a JSON file may have (max_bytes)")
+        raise FileFormatError(f"{name}: {size_text(len(data))}, more than the "
+                              f"{size_text(limit)} a JSON file may have (max_bytes)")
     depth, digits = scan(data)
     if depth > MAX_JSON_DEPTH:
         raise FileFormatError(f"{name}: not valid JSON here: arrays or objects nested "

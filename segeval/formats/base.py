@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from segeval.core.files import read_bytes
 from segeval.errors import (
     DataError,
-    FileFormatError,
     MissingFileError,
     UsageError,
     bad_value,
@@ -346,19 +346,6 @@ def check_no_links(root: Path, member: str) -> None:
             return
         if stat.S_ISLNK(mode):
             raise _link_refused(Path(path))
-
-
-def read_bytes(path: Path) -> bytes:
-    """The bytes of a file; one-line errors for a missing or unreadable file."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path}: a folder where a file is expected") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ import numpy as np
 
 from segeval.core.cityscapes_ap import APStats, CityscapesAPResult, image_stats
 from segeval.core.cityscapes_ap import finish as finish_ap
+from segeval.core.files import read_bytes
 from segeval.core.instance import InstanceParts, InstanceResult, finish_parts
 from segeval.core.instance_masks import annotations_from_instance_ids, results_from_masks
 from segeval.core.kernels import compiled_available
@@ -73,7 +74,6 @@ from segeval.formats.base import (
     Tree,
     check_missing,
     log,
-    read_bytes,
     shown,
 )
 from segeval.formats.cityscapes.labels import INSTANCE_CLASSES, LABELS

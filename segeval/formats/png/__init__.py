@@ -61,10 +61,10 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from segeval.core.files import read_bytes
 from segeval.core.kernels import compiled_available
 from segeval.errors import (
     FileFormatError,
-    MissingFileError,
     SegevalError,
     SizeMismatchError,
     bad_value,
@@ -129,14 +129,7 @@ def read_label_png(
     """
     path = Path(path)
     _check_decoder(decoder)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise MissingFileError(f"{path}: no such file") from None
-    except OSError as e:
-        raise FileFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
-    return decode_label_png(data, str(path), panoptic=panoptic, decoder=decoder)
+    return decode_label_png(read_bytes(path), str(path), panoptic=panoptic, decoder=decoder)
 
 
 def decode_label_png(

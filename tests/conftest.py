@@ -69,3 +69,20 @@ def random_labels(rng: np.random.Generator, shape: tuple[int, ...], num_classes:
     labels = rng.integers(0, num_classes, shape).astype(np.uint8)
     labels[rng.random(shape) < ignore] = ignore_index
     return labels
+
+
+def kill_on(monkeypatch: pytest.MonkeyPatch, module: object, reader: str,
+            marker: str = "poisoned") -> None:
+    """Make ``module.reader`` kill the process calling it (SIGKILL, as the OOM killer does)
+    when an argument other than raw bytes names a file holding ``marker``: a worker that dies
+    on one input. Forked workers inherit the patch."""
+    import signal
+
+    real = getattr(module, reader)
+
+    def deadly(*args, **kwargs):
+        if any(marker in str(a) for a in args if not isinstance(a, bytes | bytearray)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, reader, deadly)

@@ -18,7 +18,7 @@ import segeval
 from segeval.cli import cli
 from segeval.cli.score import OUTPUT_OPTIONS, score
 from segeval.errors import UsageError
-from tests.conftest import random_labels, write_png
+from tests.conftest import kill_on, random_labels, write_png
 
 
 def test_every_score_option_is_an_evaluate_parameter_with_the_same_default() -> None:
@@ -64,14 +64,6 @@ def test_library_errors_name_parameters_and_the_command_says_flags(tmp_path: Pat
     assert r.stderr == "segeval: error: --pred-ids: not an option of the folder format\n"
 
 
-def _poisoned(read):
-    def read_label(file, **kwargs):
-        if "poison" in str(file):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return read(file, **kwargs)
-    return read_label
-
-
 def test_a_killed_worker_is_one_line_and_exit_1_not_a_hang(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
@@ -83,7 +75,7 @@ def test_a_killed_worker_is_one_line_and_exit_1_not_a_hang(tmp_path: Path,
     (tmp_path / "gt" / "im3.png").rename(tmp_path / "gt" / "poison.png")
     import segeval.formats.semantic as semantic
 
-    monkeypatch.setattr(semantic, "read_label", _poisoned(semantic.read_label))
+    kill_on(monkeypatch, semantic, "read_label", "poison")
     signal.alarm(60)  # a hang fails this test instead of stopping the suite
     try:
         r = CliRunner().invoke(cli, ["score", "--pred", str(tmp_path / "pred"), "--gt",

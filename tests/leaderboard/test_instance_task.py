@@ -17,7 +17,7 @@ from segeval.cli import cli
 from segeval.errors import UsageError
 from segeval.leaderboard import run_leaderboard, write_reports
 from segeval.leaderboard.tasks import get_task
-from tests.conftest import load_expected
+from tests.conftest import kill_on, load_expected
 
 NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -190,21 +190,12 @@ def test_a_worker_that_dies_fails_only_its_submission(suite: Path, subs: Path,
                                                       monkeypatch) -> None:
     """Whole submissions run in a supervised pool: a worker killed while scoring one fails
     that one with one line, the others are ranked."""
-    import os
-    import signal
 
     import segeval.formats.coco.instance
 
     gt = suite / "derived" / "instances_gt.json"
     shutil.copytree(subs / "segm", subs / "poisoned")
-    parse_json = segeval.formats.coco.instance.parse_json
-
-    def deadly(data, name):  # forked workers inherit the patched module
-        if "poisoned" in str(name):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return parse_json(data, name)
-
-    monkeypatch.setattr(segeval.formats.coco.instance, "parse_json", deadly)
+    kill_on(monkeypatch, segeval.formats.coco.instance, "parse_json")
     board = run_leaderboard(gt, subs, "coco", jobs=2)
     entries = by_name(board)
     assert [e["submission"] for e in board.ranked()] == ["bbox", "segm", "worse"]

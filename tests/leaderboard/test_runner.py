@@ -21,7 +21,7 @@ from segeval.leaderboard.runner import (
     prepare,
     rank_entries,
 )
-from tests.conftest import load_expected, write_png
+from tests.conftest import kill_on, load_expected, write_png
 from tests.leaderboard.conftest import QUALITY, C, make_gt, make_submission, zip_folder
 
 
@@ -296,7 +296,6 @@ def test_results_do_not_depend_on_jobs(board_data) -> None:
 def test_a_worker_that_dies_fails_only_its_submission(board_data, monkeypatch) -> None:
     """A prediction that kills the worker scoring it (a segfault, the OOM killer) fails that
     submission with one line; the others are ranked with their exact numbers, within seconds."""
-    import os
     import signal
     import time
 
@@ -306,14 +305,7 @@ def test_a_worker_that_dies_fails_only_its_submission(board_data, monkeypatch) -
     for name in ("charlie", "delta"):
         shutil.rmtree(subs / name)
     shutil.copytree(subs / "bravo", subs / "poisoned")
-    read_label = segeval.formats.semantic.read_label
-
-    def deadly(file, **kw):  # forked workers inherit the patched module
-        if "poisoned" in str(file):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return read_label(file, **kw)
-
-    monkeypatch.setattr(segeval.formats.semantic, "read_label", deadly)
+    kill_on(monkeypatch, segeval.formats.semantic, "read_label")
 
     def hang(signum, frame):
         raise TimeoutError("the leaderboard hangs after a worker died")

@@ -31,7 +31,7 @@ from segeval.leaderboard.challenge import evaluate
 from segeval.leaderboard.report import md_text
 from segeval.leaderboard.runner import WAVE, _waves, visible
 from segeval.leaderboard.sources import SubmissionError
-from tests.conftest import random_labels, write_png
+from tests.conftest import kill_on, random_labels, write_png
 from tests.leaderboard.conftest import C, make_gt, make_submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,14 +78,7 @@ def test_jobs_1_a_worker_that_dies_fails_only_its_semantic_submission(board_data
 
     gt, subs, _ = board_data
     shutil.copytree(subs / "bravo", subs / "poisoned")
-    read_label = segeval.formats.semantic.read_label
-
-    def deadly(file, **kw):  # forked workers inherit the patched module
-        if "poisoned" in str(file):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return read_label(file, **kw)
-
-    monkeypatch.setattr(segeval.formats.semantic, "read_label", deadly)
+    kill_on(monkeypatch, segeval.formats.semantic, "read_label")
     previous = alarm(60)
     try:
         board = run_leaderboard(gt, subs, "folder", num_classes=C, jobs=1, resamples=50)
@@ -107,14 +100,7 @@ def test_jobs_1_a_worker_that_dies_fails_only_its_panoptic_submission(tmp_path: 
 
     gt, subs, _ = make_board(tmp_path)
     shutil.copytree(subs / "team1", subs / "poisoned")
-    read_label = coco_panoptic.read_label
-
-    def deadly(file, **kw):
-        if "poisoned" in str(file):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return read_label(file, **kw)
-
-    monkeypatch.setattr(coco_panoptic, "read_label", deadly)
+    kill_on(monkeypatch, coco_panoptic, "read_label")
     previous = alarm(60)
     try:
         board = run_leaderboard(gt, subs, "coco-panoptic", jobs=1, resamples=50)

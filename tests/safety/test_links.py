@@ -20,18 +20,9 @@ from segeval.leaderboard import run_leaderboard
 from segeval.leaderboard.challenge import codabench
 from segeval.leaderboard.sources import open_submission
 from tests.conftest import write_png
-from tests.leaderboard.conftest import QUALITY, C, make_gt, make_submission
+from tests.leaderboard.conftest import QUALITY, C
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def board(tmp_path: Path) -> tuple[Path, Path]:
-    """``gt/`` with 12 images and ``subs/`` with the four QUALITY folders."""
-    gts = make_gt(tmp_path / "gt", 12)
-    for k, (name, q) in enumerate(QUALITY.items()):
-        make_submission(tmp_path / "subs" / name, gts, q, seed=100 + k)
-    return tmp_path / "gt", tmp_path / "subs"
 
 
 def segeval(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -42,7 +42,7 @@ from segeval.leaderboard.sources import (
     list_zip,
     open_submission,
 )
-from tests.leaderboard.conftest import QUALITY, SHAPE, C, make_gt, make_submission, zip_folder
+from tests.leaderboard.conftest import QUALITY, SHAPE, C, zip_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 GB = 1 << 30
@@ -98,14 +98,6 @@ def bomb(path: Path, size: int = GB, declared: int | None = None) -> Path:
     ``declared`` (default: the truth)."""
     stream, crc = deflate_zeros(size)
     return write_zip(path, [("im000.png", stream, crc, size if declared is None else declared)])
-
-
-@pytest.fixture
-def board(tmp_path: Path) -> tuple[Path, Path]:
-    gts = make_gt(tmp_path / "gt", 12)
-    for k, (name, q) in enumerate(QUALITY.items()):
-        make_submission(tmp_path / "subs" / name, gts, q, seed=100 + k)
-    return tmp_path / "gt", tmp_path / "subs"
 
 
 def limits_of(gt: Path) -> Limits:

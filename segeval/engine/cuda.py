@@ -40,12 +40,11 @@ def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
                          parameters=("device",))
     if check_device(device) == "cuda":
         require_cuda("device='cuda'", parameters=("device",))
-    total, rows = plan.zero, []
-    for stats, row in batched(plan, jobs=jobs, progress=progress, device=device, batch=batch):
-        total = total + stats
-        if row is not None:
-            rows.append(row)
-    return total, rows
+    from segeval.engine.local import add_up
+
+    # (batched reports the progress itself, a batch at a time)
+    return add_up(plan, batched(plan, jobs=jobs, progress=progress, device=device, batch=batch),
+                  None)
 
 
 def _key(loaded: Any) -> Any:

@@ -9,7 +9,7 @@ it held, within moments, never a hang.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from segeval.core.device import available_cores
@@ -61,15 +61,23 @@ def map_items(
         results.close()
 
 
-def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
-           progress: Callable[[int], Any] | None = None) -> tuple[Any, list[Any]]:
-    """The local engine of :func:`segeval.engine.run`."""
+def add_up(plan: Any, results: Iterable[tuple[Any, Any]],
+           progress: Callable[[int], Any] | None) -> tuple[Any, list[Any]]:
+    """``plan.zero`` plus every item's statistics, and the rows that are not ``None``, in the
+    order of ``results`` (the items' order); ``progress(1)`` after each item."""
     total = plan.zero
     rows: list[Any] = []
-    for stats, row in map_items(plan.score, plan.items, jobs=jobs, name_of=plan.name_of):
+    for stats, row in results:
         total = total + stats
         if row is not None:
             rows.append(row)
         if progress:
             progress(1)
     return total, rows
+
+
+def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
+           progress: Callable[[int], Any] | None = None) -> tuple[Any, list[Any]]:
+    """The local engine of :func:`segeval.engine.run`."""
+    return add_up(plan, map_items(plan.score, plan.items, jobs=jobs, name_of=plan.name_of),
+                  progress)

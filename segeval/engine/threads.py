@@ -14,11 +14,11 @@ files, therefore always use the supervised process pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from segeval.engine.local import workers_for
+from segeval.engine.local import add_up, workers_for
 
 
 def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
@@ -26,28 +26,21 @@ def reduce(plan: Any, *, jobs: int | None = None, scheduler: str | None = None,
     """The thread engine of :func:`segeval.engine.run`: ``jobs`` threads (``None``: all cores,
     1: in the calling thread). The first error raised by ``plan.score`` (in item order) is
     re-raised here and the items not yet started are cancelled."""
+    return add_up(plan, _map_threads(plan, jobs), progress)
+
+
+def _map_threads(plan: Any, jobs: int | None) -> Iterator[tuple[Any, Any]]:
+    """``plan.score(item)`` of every item, in item order, computed on ``jobs`` threads."""
     items = plan.items
-    total = plan.zero
-    rows: list[Any] = []
-
-    def add(stats: Any, row: Any) -> None:
-        nonlocal total
-        total = total + stats
-        if row is not None:
-            rows.append(row)
-        if progress:
-            progress(1)
-
     workers = workers_for(jobs, len(items))
     if workers <= 1:
         for item in items:
-            add(*plan.score(item))
-        return total, rows
+            yield plan.score(item)
+        return
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segeval")
     try:
         futures = [pool.submit(plan.score, item) for item in items]
         for future in futures:
-            add(*future.result())
+            yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return total, rows

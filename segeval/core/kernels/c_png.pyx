@@ -397,6 +397,9 @@ WALK_IDAT_SPLIT = 7
 WALK_NO_IDAT = 8
 WALK_BAD_SIZE = 9
 WALK_BAD_METHOD = 10
+#: The codes' names, by code (the words :mod:`segeval.formats.png` keys its messages by).
+WALK_NAMES = ("ok", "signature", "truncated", "past_end", "bad_crc", "first_not_ihdr",
+              "second_ihdr", "idat_split", "no_idat", "bad_size", "bad_method")
 
 
 def walk_chunks(const uint8_t[::1] data):

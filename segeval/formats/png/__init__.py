@@ -153,7 +153,7 @@ def decode_label_png(
     """
     _check_decoder(decoder)
     if not data.startswith(PNG_SIGNATURE):
-        raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
+        raise _walk_error(name, "signature")
     header = _parse(name, data)
     _check_size(name, header.width, header.height)
     if shape is not None and (header.height, header.width) != tuple(shape):
@@ -238,31 +238,37 @@ def _parse_native(name: str, data: bytes) -> _Header:
             idat = [memoryview(buf)]
         return _Header(width, height, depth, colour, interlace == 1, animated, idat,
                        idat_start, idat_end)
-    if code == c_png.WALK_SIGNATURE:
-        raise FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
-    if code == c_png.WALK_TRUNCATED:
-        why = f"truncated: the file ends at byte {pos} before the IEND chunk"
-    elif code == c_png.WALK_PAST_END:
-        why = f"truncated: the {chunk!r} chunk at byte {pos} ends past the end of the file"
-    elif code == c_png.WALK_BAD_CRC:
-        why = f"bad CRC in the {chunk!r} chunk at byte {pos}"
-    elif code == c_png.WALK_FIRST_NOT_IHDR:
-        why = f"the first chunk is {chunk!r} of {length} bytes, not a 13-byte IHDR"
-    elif code == c_png.WALK_SECOND_IHDR:
-        why = f"a second IHDR chunk at byte {pos}"
-    elif code == c_png.WALK_IDAT_SPLIT:
-        why = f"the IDAT chunk at byte {pos} does not follow the other IDAT chunks"
-    elif code == c_png.WALK_NO_IDAT:
-        why = "no IDAT chunk"
-    else:
+    raise _walk_error(name, c_png.WALK_NAMES[code], pos=pos, chunk=chunk, length=length,
+                      ihdr=ihdr)
+
+
+def _walk_error(name: str, what: str, *, pos: int = 0, chunk: str = "", length: int = 0,
+                ihdr: tuple[int, ...] | None = None) -> FileFormatError:
+    """The one wording of a chunk-walk failure, for both walks: ``what`` is the failure's name
+    (:data:`segeval.core.kernels.c_png.WALK_NAMES`), ``pos`` the byte of the chunk it concerns
+    (the file's length for "truncated"), ``chunk`` its type and ``length`` its length, ``ihdr``
+    the header's fields for "bad_size" and "bad_method"."""
+    if what == "signature":
+        return FileFormatError(f"{name}: not a PNG file (the PNG signature is missing)")
+    if what in ("bad_size", "bad_method"):
         assert ihdr is not None
         width, height, _, _, compression, filtering, interlace = ihdr
-        if code == c_png.WALK_BAD_SIZE:
-            why = f"image size {width}x{height} in IHDR"
-        else:
-            why = (f"unknown compression {compression}, filter method {filtering} or "
-                   f"interlace method {interlace} in IHDR")
-    raise _corrupt(name, why)
+        why = (f"image size {width}x{height} in IHDR" if what == "bad_size" else
+               f"unknown compression {compression}, filter method {filtering} or interlace "
+               f"method {interlace} in IHDR")
+    else:
+        why = {
+            "truncated": f"truncated: the file ends at byte {pos} before the IEND chunk",
+            "past_end": f"truncated: the {chunk!r} chunk at byte {pos} ends past the end of "
+                        f"the file",
+            "bad_crc": f"bad CRC in the {chunk!r} chunk at byte {pos}",
+            "first_not_ihdr": f"the first chunk is {chunk!r} of {length} bytes, not a 13-byte "
+                              f"IHDR",
+            "second_ihdr": f"a second IHDR chunk at byte {pos}",
+            "idat_split": f"the IDAT chunk at byte {pos} does not follow the other IDAT chunks",
+            "no_idat": "no IDAT chunk",
+        }[what]
+    return _corrupt(name, why)
 
 
 def _parse_python(name: str, data: bytes) -> _Header:
@@ -277,28 +283,25 @@ def _parse_python(name: str, data: bytes) -> _Header:
     idat_done = False
     while True:
         if pos + 8 > end:
-            raise _corrupt(name, f"truncated: the file ends at byte {end} before the IEND chunk")
+            raise _walk_error(name, "truncated", pos=end)
         (length,) = struct.unpack_from(">I", data, pos)
         ctype = bytes(view[pos + 4:pos + 8])
         chunk = ctype.decode("latin-1")
         if length > 0x7FFFFFFF or pos + 12 + length > end:
-            raise _corrupt(name, f"truncated: the {chunk!r} chunk at byte {pos} ends past the "
-                                 f"end of the file")
+            raise _walk_error(name, "past_end", pos=pos, chunk=chunk)
         body = view[pos + 8:pos + 8 + length]
         (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
         if zlib.crc32(body, zlib.crc32(ctype)) != crc:
-            raise _corrupt(name, f"bad CRC in the {chunk!r} chunk at byte {pos}")
+            raise _walk_error(name, "bad_crc", pos=pos, chunk=chunk)
         if ihdr is None:
             if ctype != b"IHDR" or length != 13:
-                raise _corrupt(name, f"the first chunk is {chunk!r} of {length} bytes, "
-                                     "not a 13-byte IHDR")
+                raise _walk_error(name, "first_not_ihdr", chunk=chunk, length=length)
             ihdr = _IHDR.unpack(body)
         elif ctype == b"IHDR":
-            raise _corrupt(name, f"a second IHDR chunk at byte {pos}")
+            raise _walk_error(name, "second_ihdr", pos=pos)
         elif ctype == b"IDAT":
             if idat_done:
-                raise _corrupt(name, f"the IDAT chunk at byte {pos} does not follow the other "
-                                     "IDAT chunks")
+                raise _walk_error(name, "idat_split", pos=pos)
             if not idat:
                 idat_start = pos
             idat.append(body)
@@ -311,13 +314,12 @@ def _parse_python(name: str, data: bytes) -> _Header:
             idat_done = bool(idat)
         pos += 12 + length
     if not idat:
-        raise _corrupt(name, "no IDAT chunk")
+        raise _walk_error(name, "no_idat")
     width, height, depth, colour, compression, filtering, interlace = ihdr
     if width == 0 or height == 0 or width > 0x7FFFFFFF or height > 0x7FFFFFFF:
-        raise _corrupt(name, f"image size {width}x{height} in IHDR")
+        raise _walk_error(name, "bad_size", ihdr=ihdr)
     if compression != 0 or filtering != 0 or interlace > 1:
-        raise _corrupt(name, f"unknown compression {compression}, filter method {filtering} "
-                             f"or interlace method {interlace} in IHDR")
+        raise _walk_error(name, "bad_method", ihdr=ihdr)
     return _Header(width, height, depth, colour, interlace == 1, animated, idat, idat_start,
                    idat_end)
 

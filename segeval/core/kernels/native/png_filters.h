@@ -95,6 +95,14 @@ static inline int segpng_paeth(int a, int b, int c)
     return pc < pa ? c : a;
 }
 
+/* The filter type that a row has in effect when the row above is zeros (the first row, prev ==
+ * NULL): b = c = 0, so Up is None and Paeth is Sub; Average still adds a / 2 (each caller's
+ * own loop). */
+static inline unsigned segpng_first_row_filter(unsigned ft)
+{
+    return ft == 2 ? 0u : ft == 4 ? 1u : ft;
+}
+
 /* Word-at-a-time tests of the runs that label maps are made of: 8 filtered bytes that are all
  * zero, and a row above that does not change over them (so Sub and Paeth only repeat the left
  * pixel: x + paeth(a, b, b) == a when x is 0). Unaligned loads through memcpy. */
@@ -113,11 +121,8 @@ static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
 {
     size_t i;
     unsigned a = 0, c = 0;
-    if (prev == NULL) { /* b = c = 0: Up is None, Paeth is Sub, Average adds a / 2 */
-        if (ft == 2)
-            ft = 0;
-        else if (ft == 4)
-            ft = 1;
+    if (prev == NULL) {
+        ft = segpng_first_row_filter(ft);
         if (ft == 3) {
             for (i = 0; i < n; i++) {
                 a = (x[i] + (a >> 1)) & 0xFFu;
@@ -190,10 +195,7 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
     size_t i;
     unsigned ahi = 0, alo = 0, a = 0, c = 0;
     if (prev == NULL) {
-        if (ft == 2)
-            ft = 0;
-        else if (ft == 4)
-            ft = 1;
+        ft = segpng_first_row_filter(ft);
         if (ft == 3) {
             for (i = 0; i < n; i++) {
                 ahi = (x[2 * i] + (ahi >> 1)) & 0xFFu;
@@ -276,10 +278,7 @@ static inline void segpng_row_ids(unsigned ft, const uint8_t *restrict x, size_t
     unsigned r = 0, g = 0, bl = 0;
     uint32_t a = 0, c = 0;
     if (prev == NULL) {
-        if (ft == 2)
-            ft = 0;
-        else if (ft == 4)
-            ft = 1;
+        ft = segpng_first_row_filter(ft);
         if (ft == 3) {
             for (i = 0; i < n; i++, x += bpp) {
                 r = (x[0] + (r >> 1)) & 0xFFu;

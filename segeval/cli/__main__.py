@@ -1,6 +1,6 @@
 """``python -m segeval.cli``: the ``segeval`` command."""
 
-from segeval.cli import main
+from segeval.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

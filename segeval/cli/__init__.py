@@ -26,18 +26,36 @@ from segeval.formats.registry import FORMATS
 __all__ = ["FORMATS", "cli", "entry", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: command name -> (module, attribute): imported when the command runs or the help lists it
+_COMMANDS = {
+    "score": ("segeval.cli.score", "score"),
+    "merge": ("segeval.cli.score", "merge"),
+    "leaderboard": ("segeval.cli.leaderboard", "leaderboard"),
+    "codabench": ("segeval.cli.leaderboard", "codabench"),
+    "model": ("segeval.cli.model", "model"),
+}
+
+
+class _Commands(click.Group):
+    """A group whose commands are imported when first asked for (``segeval score`` does not
+    import the leaderboard's or the model's options and their imports)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute = _COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="segeval")
 def cli() -> None:
     """Evaluate image segmentation: mIoU and friends, equal to the official tools, fast."""
-
-
-from segeval.cli.leaderboard import codabench, leaderboard  # noqa: E402
-from segeval.cli.model import model  # noqa: E402
-from segeval.cli.score import merge, score  # noqa: E402
-
-for _command in (score, merge, leaderboard, codabench, model):
-    cli.add_command(_command)
 
 
 def _terminate(signum: int, frame: object) -> None:

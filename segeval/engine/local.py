@@ -10,16 +10,18 @@ it held, within moments, never a hang.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from segeval.core.device import available_cores
-from segeval.engine.pool import WorkerDied, imap_supervised
 from segeval.errors import DataError
+
+if TYPE_CHECKING:
+    from segeval.engine.pool import WorkerDied
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["WorkerDied", "available_cores", "died", "map_items", "reduce"]
+__all__ = ["add_up", "available_cores", "died", "map_items", "reduce", "workers_for"]
 
 
 def workers_for(jobs: int | None, n: int) -> int:
@@ -48,6 +50,9 @@ def map_items(
         for item in items:
             yield func(item)
         return
+    # (imported here: multiprocessing is ~8 ms of start-up the thread engine does not need)
+    from segeval.engine.pool import WorkerDied, imap_supervised
+
     results = imap_supervised(func, items, jobs=workers)
     try:
         for i, ok, value in results:

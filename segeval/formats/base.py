@@ -18,6 +18,7 @@ archive) by member name, so the same pairing code serves both; ground truth is a
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import math
 import numbers
@@ -359,6 +360,10 @@ class File:
         return self.tree.read(self.member)
 
     def __str__(self) -> str:
+        return self._display
+
+    @functools.cached_property
+    def _display(self) -> str:  # (a Path join per call: ~15 us, and messages ask often)
         return self.tree.display(self.member)
 
     @property

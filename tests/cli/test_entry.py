@@ -68,3 +68,17 @@ def test_a_live_thread_is_waited_for() -> None:
     done = run_entry(["score", "--bogus"], before)
     assert done.returncode == 2  # the normal exit, which joins the thread first
     assert done.stdout.strip() == "thread done"
+
+
+def test_score_imports_only_what_it_runs() -> None:
+    before = ("import atexit\n"
+              "atexit.register(lambda: print(sorted({'segeval.cli.leaderboard', "
+              "'segeval.cli.model', 'multiprocessing', 'segeval.engine.pool'} & "
+              "set(sys.modules))))")
+    done = run_entry([*SCORE[:-2], "-j", "2", "--scheduler", "threads", "-q"], before)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+    done = run_entry([*SCORE[:-2], "-j", "2", "-q"], before)  # the process pool needs its own
+    assert done.stdout.splitlines()[-1] == "['multiprocessing', 'segeval.engine.pool']"
+    done = run_entry(["leaderboard", "--help"], before)
+    assert done.returncode == 0 and "segeval.cli.leaderboard" in done.stdout.splitlines()[-1]

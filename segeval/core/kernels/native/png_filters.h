@@ -164,20 +164,25 @@ static inline void segpng_row_u8(unsigned ft, const uint8_t *restrict x,
         }
         break;
     default:
-        /* c is prev[i - 1] (0 before the row): a word of zero x under an unchanging row above
-         * (prev[i..i+8) == prev[i-1..i+7), the first pixel's c included) keeps a */
+        /* c is prev[i - 1] (0 before the row). A pixel of zero x under b == c keeps a
+         * (paeth(a, b, b) == a), and so does every pixel after it while x stays zero and the
+         * row above does not change: that span is filled a word (8 pixels) at a time. */
         for (i = 0; i < n; i++) {
             unsigned xx = x[i], bb = prev[i];
-            if (i >= 1 && i + 8 <= n && xx == 0 && bb == c
-                    && (segpng_word(x + i) | (segpng_word(prev + i) ^ segpng_word(prev + i - 1)))
-                           == 0) {
-                memset(cur + i, (int)a, 8);
-                c = prev[i + 7];
-                i += 7;
+            if (xx == 0 && bb == c) {
+                size_t j = i + 1;
+                uint64_t fill = (uint64_t)a * UINT64_C(0x0101010101010101);
+                cur[i] = (uint8_t)a;
+                while (j + 8 <= n && (segpng_word(x + j)
+                                      | (segpng_word(prev + j) ^ segpng_word(prev + j - 1))) == 0) {
+                    memcpy(cur + j, &fill, 8);
+                    j += 8;
+                }
+                c = prev[j - 1];
+                i = j - 1;
                 continue;
             }
-            if (SEGPNG_RARE(xx != 0 || bb != c)) /* else paeth(a, b, b) == a */
-                a = (xx + (unsigned)segpng_paeth((int)a, (int)bb, (int)c)) & 0xFFu;
+            a = (xx + (unsigned)segpng_paeth((int)a, (int)bb, (int)c)) & 0xFFu;
             cur[i] = (uint8_t)a;
             c = bb;
         }
@@ -212,10 +217,13 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
         break;
     case 1:
         for (i = 0; i < n; i++) {
-            if (i + 4 <= n && x[2 * i] == 0 && segpng_word(x + 2 * i) == 0) {
+            if ((x[2 * i] | x[2 * i + 1]) == 0) { /* zero x repeats the left pixel: a span */
                 uint16_t v = (uint16_t)(ahi << 8 | alo);
-                cur[i] = cur[i + 1] = cur[i + 2] = cur[i + 3] = v;
-                i += 3;
+                cur[i] = v;
+                while (i + 5 <= n && segpng_word(x + 2 * i + 2) == 0) {
+                    cur[i + 1] = cur[i + 2] = cur[i + 3] = cur[i + 4] = v;
+                    i += 4;
+                }
                 continue;
             }
             ahi = (ahi + x[2 * i]) & 0xFFu;
@@ -223,12 +231,11 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
             cur[i] = (uint16_t)(ahi << 8 | alo);
         }
         break;
-    case 2:
+    case 2: /* both bytes added modulo 256, in 16-bit lanes the compiler vectorises */
         for (i = 0; i < n; i++) {
-            unsigned bb = prev[i];
-            unsigned hi = (x[2 * i] + (bb >> 8)) & 0xFFu;
-            unsigned lo = (x[2 * i + 1] + bb) & 0xFFu;
-            cur[i] = (uint16_t)(hi << 8 | lo);
+            unsigned v = (unsigned)x[2 * i] << 8 | x[2 * i + 1], bb = prev[i];
+            cur[i] = (uint16_t)(((v + (bb & 0xFF00u)) & 0xFF00u)
+                                | ((v + bb) & 0x00FFu));
         }
         break;
     case 3:
@@ -242,17 +249,19 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
     default:
         for (i = 0; i < n; i++) {
             unsigned xhi = x[2 * i], xlo = x[2 * i + 1], bb = prev[i];
-            /* 4 pixels of zero x under an unchanging row above keep a (as in segpng_row_u8) */
-            if (i >= 1 && i + 4 <= n && (xhi | xlo) == 0 && bb == c
-                    && (segpng_word(x + 2 * i)
-                        | (segpng_word(prev + i) ^ segpng_word(prev + i - 1))) == 0) {
-                cur[i] = cur[i + 1] = cur[i + 2] = cur[i + 3] = (uint16_t)a;
-                c = prev[i + 3];
-                i += 3;
+            if ((xhi | xlo) == 0 && bb == c) {
+                /* keeps a, as do the pixels after it while x stays zero and the row above
+                 * does not change (as in segpng_row_u8): 4 pixels at a time */
+                cur[i] = (uint16_t)a;
+                while (i + 5 <= n && (segpng_word(x + 2 * i + 2)
+                                      | (segpng_word(prev + i + 1) ^ segpng_word(prev + i))) == 0) {
+                    cur[i + 1] = cur[i + 2] = cur[i + 3] = cur[i + 4] = (uint16_t)a;
+                    i += 4;
+                }
+                c = prev[i];
                 continue;
             }
-            /* else paeth(a, b, b) == a for both bytes */
-            if (SEGPNG_RARE(xhi != 0 || xlo != 0 || bb != c)) {
+            {
                 unsigned hi = (xhi + (unsigned)segpng_paeth((int)(a >> 8), (int)(bb >> 8),
                                                             (int)(c >> 8))) & 0xFFu;
                 unsigned lo = (xlo + (unsigned)segpng_paeth((int)(a & 0xFFu),

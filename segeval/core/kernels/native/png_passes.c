@@ -63,9 +63,10 @@ int segpng_count_cityscapes_rows(
         return SEGPNG_OK;
     }
     /* row buffers: grows, prows 2w bytes each; irows 2w uint16; diff: w - 1 uint16 run
-     * boundaries padded with zeros to whole 64-bit words (nwords of them). The sizes are
-     * below total8 * 8 + 8, which fits: w * 2 + 1 <= total16 or w + 1 <= total8. */
-    nwords = (w + 2) / 4; /* ceil((w - 1) / 4) for w >= 1, at least the w - 1 entries */
+     * boundaries padded with zeros to whole blocks of four 64-bit words (nwords words). In
+     * all under 10 w + 48 bytes, which fits a size_t for the widths the check below lets
+     * through (and the image data holds at least w + 1 bytes). */
+    nwords = (w + 14) / 16 * 4; /* whole blocks of 4 words (16 entries), at least w - 1 */
     if (w > (SIZE_MAX - 64) / 16)
         return SEGPNG_NO_MEMORY;
     block = malloc(2 * w + 2 * w + 4 * w + 8 * nwords + 8);
@@ -116,17 +117,15 @@ int segpng_count_cityscapes_rows(
         for (j = 0; j + 1 < w; j++)
             diff[j] = (uint16_t)((g[j + 1] ^ g[j]) | (p[j + 1] ^ p[j]) | (k[j + 1] ^ k[j]));
         start = 0;
-        for (q = 0; q < nwords; q++) {
-            uint64_t word;
-            memcpy(&word, diff + 4 * q, 8);
-            if (word != 0) {
-                for (j = 4 * q; j < 4 * q + 4; j++) {
-                    if (diff[j] != 0) {
-                        add_run(g[start], p[start], k[start], (int64_t)(j + 1 - start), offset,
-                                pred_lut, category_of, label_of, inst_cat, hist, size, tp,
-                                cat_tp);
-                        start = j + 1;
-                    }
+        for (q = 0; q < nwords; q += 4) { /* runs are long: 16 entries tested at once */
+            if ((segpng_word(diff + 4 * q) | segpng_word(diff + 4 * q + 4)
+                 | segpng_word(diff + 4 * q + 8) | segpng_word(diff + 4 * q + 12)) == 0)
+                continue;
+            for (j = 4 * q; j < 4 * q + 16; j++) {
+                if (diff[j] != 0) {
+                    add_run(g[start], p[start], k[start], (int64_t)(j + 1 - start), offset,
+                            pred_lut, category_of, label_of, inst_cat, hist, size, tp, cat_tp);
+                    start = j + 1;
                 }
             }
         }

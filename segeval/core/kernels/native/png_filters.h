@@ -261,14 +261,10 @@ static inline void segpng_row_u16(unsigned ft, const uint8_t *restrict x,
                 c = prev[i];
                 continue;
             }
-            {
-                unsigned hi = (xhi + (unsigned)segpng_paeth((int)(a >> 8), (int)(bb >> 8),
-                                                            (int)(c >> 8))) & 0xFFu;
-                unsigned lo = (xlo + (unsigned)segpng_paeth((int)(a & 0xFFu),
-                                                            (int)(bb & 0xFFu),
-                                                            (int)(c & 0xFFu))) & 0xFFu;
-                a = hi << 8 | lo;
-            }
+            a = ((xhi + (unsigned)segpng_paeth((int)(a >> 8), (int)(bb >> 8), (int)(c >> 8)))
+                 & 0xFFu) << 8
+                | ((xlo + (unsigned)segpng_paeth((int)(a & 0xFFu), (int)(bb & 0xFFu),
+                                                 (int)(c & 0xFFu))) & 0xFFu);
             cur[i] = (uint16_t)a;
             c = bb;
         }

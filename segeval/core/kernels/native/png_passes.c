@@ -112,12 +112,12 @@ int segpng_count_cityscapes_rows(
         g = grows + c0;
         p = prows + c0;
         k = irows + c0;
-        /* diff[j] != 0 where pixel j + 1 starts a new run (a vectorised pass); then the runs
-         * are found a 64-bit word (4 pixels) at a time */
+        /* diff[j] != 0 where pixel j + 1 starts a new run (a vectorised pass); then the runs,
+         * ~100 pixels long, are looked for 16 entries (4 words) at a time */
         for (j = 0; j + 1 < w; j++)
             diff[j] = (uint16_t)((g[j + 1] ^ g[j]) | (p[j + 1] ^ p[j]) | (k[j + 1] ^ k[j]));
         start = 0;
-        for (q = 0; q < nwords; q += 4) { /* runs are long: 16 entries tested at once */
+        for (q = 0; q < nwords; q += 4) {
             if ((segpng_word(diff + 4 * q) | segpng_word(diff + 4 * q + 4)
                  | segpng_word(diff + 4 * q + 8) | segpng_word(diff + 4 * q + 12)) == 0)
                 continue;

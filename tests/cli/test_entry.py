@@ -1,6 +1,7 @@
 """The console script (``segeval.cli.entry``): the exit code is main()'s, the output is all
-there, the ``atexit`` handlers run, a live thread is waited for, and the start-up settings
-(OpenBLAS thread timeout, garbage-collector thresholds) are set unless the user set them."""
+there, the ``atexit`` handlers run, a live thread is waited for, the start-up settings are made
+(the garbage-collector thresholds; the OpenBLAS thread timeout unless the user set one), and
+``score`` imports only the modules of what it runs."""
 
 from __future__ import annotations
 

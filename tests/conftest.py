@@ -71,6 +71,28 @@ def random_labels(rng: np.random.Generator, shape: tuple[int, ...], num_classes:
     return labels
 
 
+def mask_image(shape: str, h: int, w: int, rng: np.random.Generator,
+               box: tuple[int, int] = (40, 60), density: float = 0.02) -> np.ndarray:
+    """An (h, w) uint8 instance mask drawn as ``shape``: ``"empty"``; ``"boxes"`` (three boxes
+    of up to ``box`` pixels, of 1, 7 or 255); ``"scattered"`` (a ``density`` of pixels of 200);
+    ``"edges"`` (the bottom-right quarter 255: Sub and Paeth rows carry on to the edges);
+    ``"noise"`` (random bytes on about 30% of the pixels)."""
+    mask = np.zeros((h, w), np.uint8)
+    if shape == "boxes":
+        for _ in range(3):
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            mask[y:y + int(rng.integers(1, box[0])), x:x + int(rng.integers(1, box[1]))] = \
+                rng.choice([1, 7, 255])
+    elif shape == "scattered":
+        mask[rng.random((h, w)) < density] = 200
+    elif shape == "edges":
+        mask[h // 2:, w // 2:] = 255
+    elif shape == "noise":
+        mask[:] = rng.integers(0, 256, (h, w))
+        mask[rng.random((h, w)) < 0.7] = 0
+    return mask
+
+
 def kill_on(monkeypatch: pytest.MonkeyPatch, module: object, reader: str,
             marker: str = "poisoned") -> None:
     """Make ``module.reader`` kill the process calling it (SIGKILL, as the OOM killer does)

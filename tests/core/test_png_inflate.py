@@ -29,6 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import mask_image
 from tests.formats import pngenc
 
 c_png = pytest.importorskip("segeval.core.kernels.c_png",
@@ -488,23 +489,6 @@ def test_adler32_is_zlibs() -> None:
 
 
 # --------------------------------------------------------------------- the streamed mask pass
-
-
-def mask_image(shape: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    mask = np.zeros((h, w), np.uint8)
-    if shape == "boxes":
-        for _ in range(3):
-            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
-            mask[y:y + int(rng.integers(1, 40)), x:x + int(rng.integers(1, 60))] = \
-                rng.choice([1, 7, 255])
-    elif shape == "scattered":
-        mask[rng.random((h, w)) < 0.02] = 200
-    elif shape == "edges":  # touching the right and bottom edges (Sub and Paeth carry on)
-        mask[h // 2:, w // 2:] = 255
-    elif shape == "noise":
-        mask[:] = rng.integers(0, 256, (h, w))
-        mask[rng.random((h, w)) < 0.7] = 0
-    return mask
 
 
 def numpy_counts(mask: np.ndarray, ids: np.ndarray, index: np.ndarray, n: int

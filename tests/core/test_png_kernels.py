@@ -27,6 +27,7 @@ from segeval.core.kernels.cityscapes import (
     count_cityscapes_reference,
     instance_tables,
 )
+from tests.conftest import mask_image
 from tests.formats import pngenc
 
 c_png = pytest.importorskip("segeval.core.kernels.c_png",
@@ -244,14 +245,7 @@ def test_a_bad_filter_type_in_each_file_is_reported_with_its_file() -> None:
        shape=st.sampled_from(["empty", "boxes", "scattered", "random bytes"]))
 def test_the_mask_pass_counts_what_numpy_counts(h, w, seed, filters, wide, shape) -> None:
     rng = np.random.default_rng(seed)
-    mask = np.zeros((h, w), np.uint8)
-    if shape == "boxes":
-        for _ in range(3):
-            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
-            mask[y:y + int(rng.integers(1, 8)), x:x + int(rng.integers(1, 20))] = \
-                rng.choice([1, 7, 255])
-    elif shape == "scattered":
-        mask[rng.random((h, w)) < 0.05] = 200
+    mask = mask_image(shape, h, w, rng, box=(8, 20), density=0.05)
     raw = (random_raw(rng, h, w, 1, filters, sparse=True) if shape == "random bytes"
            else filtered(mask, 8, filters))
     mask = pillow(raw, h, w, "grey8")
